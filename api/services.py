@@ -1,0 +1,33 @@
+"""What views need, built once by ``create_app`` and found through
+``current_app.extensions`` rather than module globals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask, current_app, g
+
+from api.tokens import Principal, Tokens
+from schemas.settings import Settings
+from store import Store
+
+EXTENSION = "jobyard"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    tokens: Tokens
+    broker_ping: Callable[[], object]
+
+
+def services(app: Flask | None = None) -> Services:
+    found: Services = (app or current_app).extensions[EXTENSION]
+    return found
+
+
+def principal() -> Principal:
+    found: Principal = g.principal
+    return found

@@ -1,0 +1,110 @@
+"""Workspaces: where a team's datasets live and results go (seed 000)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+
+from api.errors import BadRequest
+from api.parser import Blueprint
+from api.services import principal, services
+from schemas.common import BulkResultsSchema
+from schemas.workspace import (
+    WorkspaceIdsSchema,
+    WorkspaceListArgsSchema,
+    WorkspaceListSchema,
+    WorkspacePatchSchema,
+    WorkspaceSchema,
+    WorkspaceWriteSchema,
+)
+from store.errors import NotFound
+from store.paging import Page
+from store.workspaces import Workspace
+
+blp = Blueprint(
+    "workspaces",
+    __name__,
+    url_prefix="/api/v2/orgs/<string:org_name>/workspaces",
+    description="Cloud storage and compute a team's jobs use",
+)
+
+
+def _page(args: dict[str, Any]) -> Page:
+    size = args.get("size", services().settings.default_page_size)
+    return Page(skip=args["skip"], size=size, sort=args["sort"])
+
+
+def _validated(merged: dict[str, Any]) -> dict[str, Any]:
+    """Run a merged PUT/PATCH result through the full create-time checks."""
+    try:
+        loaded: dict[str, Any] = WorkspaceWriteSchema().load(merged)
+    except ma.ValidationError as e:
+        raise BadRequest("invalid workspace", e.normalized_messages()) from e
+    return loaded
+
+
+@blp.route("")
+class WorkspaceCollection(MethodView):
+    @blp.arguments(WorkspaceListArgsSchema, location="query")
+    @blp.response(200, WorkspaceListSchema)
+    def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
+        """List workspaces"""
+        items, info = services().store.workspaces.list(
+            org_name, _page(args), name=args.get("name"), cloud_type=args.get("cloud_type")
+        )
+        return {"workspaces": items, "pagination_info": info}
+
+    @blp.arguments(WorkspaceWriteSchema)
+    @blp.response(201, WorkspaceSchema)
+    def post(self, body: dict[str, Any], org_name: str) -> Workspace:
+        """Create a workspace
+
+        ``cloud_specific_details`` is checked against the cloud type; its
+        credentials are encrypted at rest and shown masked from then on.
+        """
+        return services().store.workspaces.create(org_name, principal().user_id, body)
+
+    @blp.arguments(WorkspaceIdsSchema)
+    @blp.response(200, BulkResultsSchema)
+    def delete(self, body: dict[str, Any], org_name: str) -> dict[str, Any]:
+        """Delete several workspaces; reports the outcome of each"""
+        repo = services().store.workspaces
+        results = []
+        for workspace_id in body["workspace_ids"]:
+            try:
+                repo.delete(org_name, workspace_id)
+                results.append({"id": workspace_id, "status": "deleted"})
+            except NotFound as e:
+                results.append({"id": workspace_id, "status": "not_found", "error_desc": str(e)})
+        return {"results": results}
+
+
+@blp.route("/<string:workspace_id>")
+class WorkspaceItem(MethodView):
+    @blp.response(200, WorkspaceSchema)
+    def get(self, org_name: str, workspace_id: str) -> Workspace:
+        """Get a workspace"""
+        return services().store.workspaces.get(org_name, workspace_id)
+
+    @blp.arguments(WorkspaceWriteSchema)
+    @blp.response(200, WorkspaceSchema)
+    def put(self, body: dict[str, Any], org_name: str, workspace_id: str) -> Workspace:
+        """Replace a workspace (masked credentials sent back are kept)"""
+        repo = services().store.workspaces
+        merged = _validated(repo.merged_update(org_name, workspace_id, body, partial=False))
+        return repo.replace(org_name, workspace_id, merged)
+
+    @blp.arguments(WorkspacePatchSchema)
+    @blp.response(200, WorkspaceSchema)
+    def patch(self, body: dict[str, Any], org_name: str, workspace_id: str) -> Workspace:
+        """Update some fields of a workspace; details are merged"""
+        repo = services().store.workspaces
+        merged = _validated(repo.merged_update(org_name, workspace_id, body, partial=True))
+        return repo.replace(org_name, workspace_id, merged)
+
+    @blp.response(200, WorkspaceSchema)
+    def delete(self, org_name: str, workspace_id: str) -> Workspace:
+        """Delete a workspace"""
+        return services().store.workspaces.delete(org_name, workspace_id)

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# jobyard's two commands, on a fresh machine:
+#   ./dev.sh up     set up .venv and run jobyard here (embedded MongoDB-wire + Redis)
+#   ./dev.sh test   set up .venv and run lint, type checks and the whole test suite
+# Extra arguments go to `jobyard up` or to pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+python_bin() {
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+      echo "$candidate"; return
+    fi
+  done
+  echo "jobyard needs Python 3.11 or newer" >&2; exit 1
+}
+
+system_packages() {
+  # curl and jq run the README walkthrough in the end-to-end tests.
+  local missing=()
+  for tool in curl jq; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+      echo "please install: ${missing[*]}" >&2; exit 1
+    fi
+  fi
+}
+
+setup() {
+  if [ ! -x .venv/bin/python ]; then
+    "$(python_bin)" -m venv .venv
+  fi
+  # reinstall only when the dependency list changed
+  if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e ".[dev]"
+    touch .venv/.installed
+  fi
+}
+
+case "${1:-}" in
+  up)
+    setup
+    shift
+    exec .venv/bin/jobyard up "$@"
+    ;;
+  test)
+    setup
+    system_packages
+    shift
+    .venv/bin/ruff check .
+    .venv/bin/ruff format --check .
+    .venv/bin/mypy
+    exec .venv/bin/pytest "$@"
+    ;;
+  *)
+    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

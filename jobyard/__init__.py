@@ -1,0 +1,1 @@
+"""Composition root: the ``jobyard`` command, embedded services, runtime wiring."""

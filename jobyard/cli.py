@@ -1,0 +1,302 @@
+"""The ``jobyard`` command: ``up`` (everything on one machine), ``api``,
+``worker``, ``beat`` (the parts, for real deployments) and ``admin``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from jobyard import embedded, runtime
+from schemas.settings import Settings, SettingsError, documentation
+
+logger = logging.getLogger("jobyard")
+
+
+def _settings(**overrides: Any) -> Settings:
+    settings = Settings.from_env().replace(**{k: v for k, v in overrides.items() if v is not None})
+    return settings.replace(data_dir=settings.data_dir.resolve())
+
+
+# --- the parts --------------------------------------------------------------------
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from api import create_app
+    from api.services import services
+
+    settings = runtime.with_secrets(_settings(host=args.host, port=args.port))
+    probe = create_app(settings)  # fail fast on bad settings or an unreachable database
+    services(probe).store.db.client.close()  # no MongoClient may cross the fork
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{settings.host}:{settings.port}")
+            self.cfg.set("workers", settings.api_workers)
+            self.cfg.set("threads", settings.api_threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("control_socket_disable", True)
+
+        def load(self) -> Any:
+            # built in each worker: a MongoClient must not cross a fork
+            return create_app(settings)
+
+    Server().run()
+    return 0
+
+
+def _celery(settings: Settings) -> Any:
+    from workers.celery_app import create_celery
+
+    return create_celery(runtime.with_secrets(settings))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.celery_app import QUEUES
+
+    settings = _settings()
+    app = _celery(settings)
+    queues = args.queues or ",".join(QUEUES)
+    argv = [
+        "worker",
+        "--loglevel",
+        settings.log_level,
+        "-Q",
+        queues,
+        "--concurrency",
+        str(args.concurrency or settings.worker_concurrency),
+    ]
+    if args.beat:
+        argv += ["--beat", "--schedule", str(settings.data_dir / "celerybeat-schedule")]
+    app.worker_main(argv)
+    return 0
+
+
+def cmd_beat(args: argparse.Namespace) -> int:
+    settings = _settings()
+    app = _celery(settings)
+    app.start(
+        [
+            "beat",
+            "--loglevel",
+            settings.log_level,
+            "--schedule",
+            str(settings.data_dir / "celerybeat-schedule"),
+        ]
+    )
+    return 0
+
+
+# --- everything on one machine ----------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = _settings(host=args.host, port=args.port)
+    data_dir = settings.data_dir
+    if runtime.read_services(data_dir):
+        print(f"jobyard is already running on {data_dir}", file=sys.stderr)
+        return 1
+    supervisor = embedded.Supervisor()
+    stopping = False
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        settings = _start_servers(settings, supervisor)
+        settings = runtime.with_secrets(settings)
+        api_url = f"http://{settings.host}:{settings.port}/api/v2"
+        runtime.write_services(
+            data_dir,
+            {
+                "mongo_uri": settings.mongo_uri or "",
+                "redis_url": settings.redis_url or "",
+                "api_url": api_url,
+            },
+        )
+        env = {
+            **os.environ,
+            "JOBYARD_DATA_DIR": str(data_dir),
+            "JOBYARD_MONGO_URI": settings.mongo_uri or "",
+            "JOBYARD_REDIS_URL": settings.redis_url or "",
+            "JOBYARD_HOST": settings.host,
+            "JOBYARD_PORT": str(settings.port),
+        }
+        logs = data_dir / "logs"
+        supervisor.add(embedded.start_jobyard(["api"], env, logs, "api"))
+        supervisor.add(embedded.start_jobyard(["worker", "--beat"], env, logs, "worker"))
+        embedded.wait_until(lambda: _ready(api_url), 60, "the API", supervisor.children[-2].proc)
+        _greet(settings, api_url, logs)
+        while not stopping:
+            dead = supervisor.dead()
+            if dead:
+                names = ", ".join(f"{c.name} (exit {c.proc.returncode})" for c in dead)
+                print(f"stopping: {names} died; see {logs}", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        supervisor.stop()
+        runtime.clear_services(data_dir)
+
+
+def _start_servers(settings: Settings, supervisor: embedded.Supervisor) -> Settings:
+    if settings.mongo_uri is None:
+        mongo = supervisor.add(embedded.start_mongo(settings.data_dir / "mongo"))
+        settings = settings.replace(mongo_uri=mongo.url)
+    if settings.redis_url is None:
+        redis = supervisor.add(embedded.start_redis(settings.data_dir / "redis"))
+        settings = settings.replace(redis_url=redis.url)
+    return settings
+
+
+def _ready(api_url: str) -> bool:
+    with urllib.request.urlopen(f"{api_url}/health/readiness", timeout=2) as response:
+        return bool(response.status == 200)
+
+
+def _greet(settings: Settings, api_url: str, logs: Path) -> None:
+    store = _connect(settings)
+    lines = [f"jobyard is up: {api_url}  (OpenAPI: {api_url}/openapi.json, logs: {logs})"]
+    if not store.accounts.org_exists("demo"):
+        user = store.accounts.ensure_user("demo", "admin", is_admin=True)
+        key = store.accounts.create_key(user)
+        lines += [
+            "",
+            "First start: created org 'demo' with an admin key (shown once):",
+            f"  export BASE_URL={api_url} NGC_ORG_NAME=demo NGC_API_KEY={key}",
+        ]
+    lines += ["", "More keys:  jobyard admin create-key --org ORG [--admin]", "Stop:  Ctrl-C"]
+    print("\n".join(lines), flush=True)
+
+
+# --- admin --------------------------------------------------------------------------
+
+
+def _connect(settings: Settings) -> Any:
+    from store import connect
+    from store.crypto import Cipher
+
+    assert settings.mongo_uri and settings.encryption_key
+    store = connect(settings.mongo_uri, settings.mongo_db, Cipher(settings.encryption_key))
+    store.ensure_indexes()
+    return store
+
+
+@contextlib.contextmanager
+def _admin_store() -> Iterator[Any]:
+    """The store of the deployment: the configured MongoDB, the running
+    ``jobyard up`` on this data dir, or its embedded data started just for us."""
+    settings = runtime.with_secrets(_settings())
+    if settings.mongo_uri is None:
+        running = runtime.read_services(settings.data_dir)
+        if running:
+            settings = settings.replace(mongo_uri=running["mongo_uri"])
+    if settings.mongo_uri is not None:
+        yield _connect(settings)
+        return
+    mongo = embedded.start_mongo(settings.data_dir / "mongo")
+    try:
+        yield _connect(settings.replace(mongo_uri=mongo.url))
+    finally:
+        mongo.stop()
+
+
+def cmd_create_key(args: argparse.Namespace) -> int:
+    with _admin_store() as store:
+        user = store.accounts.ensure_user(args.org, args.user, args.email, is_admin=args.admin)
+        print(store.accounts.create_key(user))
+    return 0
+
+
+def cmd_revoke_key(args: argparse.Namespace) -> int:
+    from store.accounts import split_key
+
+    parts = split_key(args.key)
+    key_id = parts[0] if parts else args.key
+    with _admin_store() as store:
+        if not store.accounts.revoke_key(key_id):
+            print(f"no key {key_id}", file=sys.stderr)
+            return 1
+    print(f"revoked {key_id}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print("| variable | default | meaning |\n|---|---|---|")
+    for variable, default, doc in documentation():
+        print(f"| `{variable}` | `{default}` | {doc} |")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jobyard", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser(
+        "up", help="run everything on this machine (embedded MongoDB-wire and Redis)"
+    )
+    api = sub.add_parser("api", help="run the HTTP API (gunicorn)")
+    for cmd in (up, api):
+        cmd.add_argument("--host")
+        cmd.add_argument("--port", type=int)
+    up.set_defaults(func=cmd_up)
+    api.set_defaults(func=cmd_api)
+    worker = sub.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("--queues", help="comma-separated queues (default: all)")
+    worker.add_argument("--concurrency", type=int)
+    worker.add_argument("--beat", action="store_true", help="also run the periodic scheduler")
+    worker.set_defaults(func=cmd_worker)
+    sub.add_parser("beat", help="run the periodic scheduler (exactly one)").set_defaults(
+        func=cmd_beat
+    )
+    sub.add_parser("config", help="print the settings table").set_defaults(func=cmd_config)
+    admin = sub.add_parser("admin", help="keys and maintenance").add_subparsers(
+        dest="admin", required=True
+    )
+    key = admin.add_parser("create-key", help="create an org (if needed), a user and an API key")
+    key.add_argument("--org", required=True)
+    key.add_argument("--user", default="admin")
+    key.add_argument("--email", default="")
+    key.add_argument("--admin", action="store_true")
+    key.set_defaults(func=cmd_create_key)
+    revoke = admin.add_parser("revoke-key", help="revoke an API key (the key or its id)")
+    revoke.add_argument("key")
+    revoke.set_defaults(func=cmd_revoke_key)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        level = Settings.from_env().log_level
+    except SettingsError as e:
+        print(f"jobyard: bad setting {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        result: int = args.func(args)
+        return result
+    except SettingsError as e:
+        print(f"jobyard: bad setting {e}", file=sys.stderr)
+        return 2
+    except embedded.EmbeddedError as e:
+        print(f"jobyard: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

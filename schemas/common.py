@@ -1,0 +1,73 @@
+"""Schemas shared by every resource: the error body, paging, bulk results."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+ORG_NAME = validate.And(validate.Length(1, 255), validate.Regexp(r"^[a-zA-Z0-9_-]+$"))
+MAX_PAGE_SIZE = 1000
+
+# sort parameter -> (field, direction), seed 001's enum
+SORTS: dict[str, tuple[str, int]] = {
+    "date-descending": ("created_on", -1),
+    "date-ascending": ("created_on", 1),
+    "name-descending": ("name", -1),
+    "name-ascending": ("name", 1),
+}
+
+
+class StrictSchema(ma.Schema):
+    """Unknown fields are an error: a field we do not handle is never dropped."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class ErrorSchema(ma.Schema):
+    """Every 4xx/5xx body (seed 001)."""
+
+    error_desc = fields.String(required=True, metadata={"description": "What went wrong"})
+    error_code = fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    errors = fields.Dict(metadata={"description": "Per-field validation messages"})
+
+
+class PaginationInfoSchema(ma.Schema):
+    total_records = fields.Integer()
+    total_pages = fields.Integer()
+    page_size = fields.Integer()
+    page_index = fields.Integer()
+
+
+class ListArgsSchema(StrictSchema):
+    skip = fields.Integer(load_default=0, validate=validate.Range(0, 2_147_483_647))
+    size = fields.Integer(validate=validate.Range(0, MAX_PAGE_SIZE))
+    sort = fields.String(load_default="date-descending", validate=validate.OneOf(list(SORTS)))
+    name = fields.String(validate=validate.Length(max=5000))
+
+
+class BulkResultSchema(ma.Schema):
+    id = fields.String()
+    status = fields.String(metadata={"description": "deleted, not_found or refused"})
+    error_desc = fields.String()
+
+
+class BulkResultsSchema(ma.Schema):
+    results = fields.List(fields.Nested(BulkResultSchema))
+
+
+def iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    text = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+class Timestamp(fields.Field[Any]):
+    """Epoch seconds in the store, ISO 8601 UTC on the wire."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return iso(value)

@@ -1,0 +1,176 @@
+"""Typed, frozen settings read once from ``JOBYARD_*`` environment variables.
+
+This is the only module that reads ``os.environ``; everything else receives a
+``Settings`` instance. A bad value raises ``SettingsError`` naming the variable,
+so a misconfigured deployment stops at start-up instead of failing later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PREFIX = "JOBYARD_"
+
+
+class SettingsError(ValueError):
+    """A ``JOBYARD_*`` variable is missing or malformed."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+def _parse_int(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = f" and at most {maximum}" if maximum is not None else ""
+            raise ValueError(f"must be at least {minimum}{upper}, got {value}")
+        return value
+
+    return parse
+
+
+def _parse_float(minimum: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw)
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
+def _parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {raw!r}")
+        return raw
+
+    return parse
+
+
+def _parse_uri(*schemes: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if not any(raw.startswith(f"{scheme}://") for scheme in schemes):
+            raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+        return raw
+
+    return parse
+
+
+def _setting(default: Any, parse: Callable[[str], Any] = str, doc: str = "") -> Any:
+    return field(default=default, metadata={"parse": parse, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob jobyard has. Field ``foo_bar`` is read from ``JOBYARD_FOO_BAR``."""
+
+    data_dir: Path = _setting(
+        Path(".jobyard"), Path, "Embedded data (MongoDB-wire files, Redis, results, secrets)."
+    )
+    mongo_uri: str | None = _setting(
+        None, _parse_uri("mongodb", "mongodb+srv"), "MongoDB URI; unset = embedded server."
+    )
+    mongo_db: str = _setting("jobyard", str, "MongoDB database name.")
+    redis_url: str | None = _setting(
+        None, _parse_uri("redis", "rediss"), "Redis broker URL; unset = embedded server."
+    )
+    jwt_secret: str | None = _setting(
+        None, str, "HMAC key signing login tokens; unset = generated into the data dir."
+    )
+    encryption_key: str | None = _setting(
+        None, str, "Fernet key encrypting credentials at rest; unset = generated."
+    )
+    token_ttl_seconds: int = _setting(3600, _parse_int(60), "Lifetime of a login token.")
+    max_body_bytes: int = _setting(
+        1_048_576, _parse_int(1024), "Largest accepted request body; larger gets 413."
+    )
+    host: str = _setting("127.0.0.1", str, "Address the API listens on.")
+    port: int = _setting(8000, _parse_int(0, 65535), "Port the API listens on.")
+    api_workers: int = _setting(2, _parse_int(1), "gunicorn worker processes.")
+    api_threads: int = _setting(8, _parse_int(1), "Threads per gunicorn worker.")
+    log_level: str = _setting(
+        "INFO", _parse_choice("DEBUG", "INFO", "WARNING", "ERROR"), "Log level."
+    )
+    default_page_size: int = _setting(100, _parse_int(1), "List page size when none is given.")
+    reconcile_interval_seconds: float = _setting(
+        2.0, _parse_float(0.05), "How often beat runs reconcile."
+    )
+    local_backend: str = _setting(
+        "process", _parse_choice("process", "kubernetes"), "What backend_type local means."
+    )
+    worker_concurrency: int = _setting(2, _parse_int(1), "Celery processes per worker.")
+    default_timeout_minutes: int = _setting(60, _parse_int(1), "Job timeout when none is given.")
+    max_timeout_minutes: int = _setting(
+        10080, _parse_int(1), "Largest timeout_minutes a job may ask for."
+    )
+    grace_period_seconds: float = _setting(
+        30.0, _parse_float(0), "Wait after a graceful stop before the run is killed."
+    )
+    log_chunk_bytes: int = _setting(65536, _parse_int(1024), "Largest stored log chunk.")
+    log_retention_bytes: int = _setting(
+        50_000_000, _parse_int(1024), "Log bytes kept per job; older chunks are dropped."
+    )
+    event_retention: int = _setting(
+        100_000, _parse_int(10), "Status events kept per job; older ones are dropped."
+    )
+    results_dir: Path | None = _setting(
+        None, Path, "Where the process backend puts run directories; unset = data dir."
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            variable = PREFIX + f.name.upper()
+            raw = env.get(variable)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = f.metadata["parse"](raw)
+            except ValueError as e:
+                raise SettingsError(variable, str(e)) from e
+        unknown = sorted(k for k in env if k.startswith(PREFIX) and k not in _VARIABLES)
+        if unknown:
+            raise SettingsError(unknown[0], "unknown setting (typo?)")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.results_dir or self.data_dir / "runs"
+
+    @property
+    def embedded(self) -> bool:
+        return self.mongo_uri is None or self.redis_url is None
+
+
+_VARIABLES = {PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
+
+
+def documentation() -> list[tuple[str, str, str]]:
+    """(variable, default, description) rows: the README's configuration table."""
+    rows = []
+    for f in dataclasses.fields(Settings):
+        default = "unset" if f.default is None else str(f.default)
+        rows.append((PREFIX + f.name.upper(), default, f.metadata["doc"]))
+    return rows

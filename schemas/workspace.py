@@ -1,0 +1,79 @@
+"""Workspace request and response schemas (seed 001 WORKSPACE)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from schemas.cloud import CLOUD_TYPES, NOT_SUPPORTED, validate_details
+from schemas.common import ListArgsSchema, PaginationInfoSchema, StrictSchema, Timestamp
+
+CLOUD_TYPE_CHOICES = sorted(CLOUD_TYPES)
+
+
+def _cloud_type(value: str) -> None:
+    if value in NOT_SUPPORTED:
+        raise ma.ValidationError(
+            f"cloud_type {value} is not supported yet; use one of {', '.join(CLOUD_TYPE_CHOICES)}"
+        )
+    if value not in CLOUD_TYPES:
+        raise ma.ValidationError(f"must be one of {', '.join(CLOUD_TYPE_CHOICES)}")
+
+
+class WorkspaceWriteSchema(StrictSchema):
+    """Body of POST and PUT: everything required, details checked per cloud type."""
+
+    name = fields.String(required=True, validate=validate.Length(1, 500))
+    shared = fields.Boolean(load_default=False)
+    version = fields.String(validate=validate.Length(max=10))
+    cloud_type = fields.String(required=True, validate=_cloud_type)
+    cloud_specific_details = fields.Dict(keys=fields.String(), load_default=dict)
+
+    @ma.validates_schema(skip_on_field_errors=True)
+    def _details(self, data: dict[str, Any], **_: Any) -> None:
+        errors = validate_details(data["cloud_type"], data.get("cloud_specific_details") or {})
+        if errors:
+            raise ma.ValidationError({"cloud_specific_details": errors})
+
+
+class WorkspacePatchSchema(StrictSchema):
+    """Body of PATCH: any subset; details are merged, then checked as a whole."""
+
+    name = fields.String(validate=validate.Length(1, 500))
+    shared = fields.Boolean()
+    version = fields.String(validate=validate.Length(max=10))
+    cloud_type = fields.String(validate=_cloud_type)
+    cloud_specific_details = fields.Dict(keys=fields.String())
+
+
+class WorkspaceSchema(ma.Schema):
+    id = fields.String()
+    user_id = fields.String()
+    created_on = Timestamp()
+    last_modified = Timestamp()
+    name = fields.String()
+    shared = fields.Boolean()
+    version = fields.String()
+    cloud_type = fields.String()
+    cloud_specific_details = fields.Dict(
+        metadata={"description": "Credentials are always shown as ********"}
+    )
+
+
+class WorkspaceListArgsSchema(ListArgsSchema):
+    cloud_type = fields.String(validate=validate.OneOf(CLOUD_TYPE_CHOICES))
+
+
+class WorkspaceListSchema(ma.Schema):
+    workspaces = fields.List(fields.Nested(WorkspaceSchema))
+    pagination_info = fields.Nested(PaginationInfoSchema)
+
+
+class WorkspaceIdsSchema(StrictSchema):
+    workspace_ids = fields.List(
+        fields.String(validate=validate.Length(1, 36)),
+        required=True,
+        validate=validate.Length(1, 1000),
+    )

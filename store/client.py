@@ -1,0 +1,48 @@
+"""Connection, indexes and the ``Store`` facade holding one repository per
+collection. Indexes are created at start-up; every index is idempotent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+from store.accounts import Accounts
+from store.crypto import Cipher
+from store.errors import Unavailable
+from store.workspaces import Workspaces
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "users": [IndexModel([("org", ASCENDING), ("name", ASCENDING)], unique=True)],
+    "api_keys": [IndexModel([("org", ASCENDING), ("user_id", ASCENDING)])],
+    "workspaces": [
+        IndexModel([("org", ASCENDING), ("created_on", DESCENDING)]),
+        IndexModel([("org", ASCENDING), ("name", ASCENDING)]),
+    ],
+}
+
+
+class Store:
+    def __init__(self, db: Database[dict[str, Any]], cipher: Cipher) -> None:
+        self.db = db
+        self.accounts = Accounts(db)
+        self.workspaces = Workspaces(db, cipher)
+
+    def ensure_indexes(self) -> None:
+        for name, indexes in INDEXES.items():
+            self.db[name].create_indexes(indexes)
+
+    def ping(self) -> None:
+        try:
+            self.db.client.admin.command("ping")
+        except PyMongoError as e:
+            raise Unavailable(f"MongoDB unreachable: {type(e).__name__}") from e
+
+
+def connect(uri: str, db_name: str, cipher: Cipher, timeout_ms: int = 5000) -> Store:
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        uri, serverSelectionTimeoutMS=timeout_ms, tz_aware=True, connect=False
+    )
+    return Store(client[db_name], cipher)

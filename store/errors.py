@@ -1,0 +1,35 @@
+"""The store's error tree; pymongo errors are wrapped at this boundary."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Root of every error the store raises."""
+
+
+class NotFound(StoreError):
+    """No document with that id in the caller's org."""
+
+    def __init__(self, kind: str, ident: str) -> None:
+        super().__init__(f"{kind} {ident} not found")
+        self.kind = kind
+        self.ident = ident
+
+
+class Conflict(StoreError):
+    """The write would break a uniqueness or state rule."""
+
+
+class StaleState(Conflict):
+    """A compare-and-set found the document in another state than expected."""
+
+    def __init__(self, kind: str, ident: str, expected: object, actual: object) -> None:
+        super().__init__(f"{kind} {ident} is {actual}, expected {expected}")
+        self.kind = kind
+        self.ident = ident
+        self.expected = expected
+        self.actual = actual
+
+
+class Unavailable(StoreError):
+    """MongoDB cannot be reached."""

@@ -1,0 +1,34 @@
+"""Skip/size/sort for every list endpoint, with TAO's ``pagination_info``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.collection import Collection
+
+from schemas.common import SORTS
+
+
+@dataclass(frozen=True)
+class Page:
+    skip: int = 0
+    size: int = 100
+    sort: str = "date-descending"
+
+
+def fetch_page(
+    collection: Collection[dict[str, Any]], query: dict[str, Any], page: Page
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    key, direction = SORTS[page.sort]
+    total = collection.count_documents(query)
+    cursor = collection.find(query).sort([(key, direction), ("_id", direction)])
+    docs = list(cursor.skip(page.skip).limit(page.size)) if page.size else []
+    info = {
+        "total_records": total,
+        "total_pages": math.ceil(total / page.size) if page.size else 0,
+        "page_size": page.size,
+        "page_index": page.skip // page.size if page.size else 0,
+    }
+    return docs, info

@@ -1,0 +1,167 @@
+"""Workspaces: where datasets are read and results written.
+
+Documents keep the shown part of ``cloud_specific_details`` in clear and the
+credentials in ``secrets_enc`` (Fernet). Reads return a ``Workspace`` whose
+``details`` is masked; only ``credentials()`` decrypts, for backends.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.database import Database
+
+from schemas.cloud import mask, merge_details, normalise, patch_details, split_details
+from store.crypto import Cipher
+from store.errors import NotFound
+from store.paging import Page, fetch_page
+from store.timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class Workspace:
+    id: str
+    org: str
+    user_id: str
+    name: str
+    shared: bool
+    version: str
+    cloud_type: str
+    cloud_specific_details: dict[str, Any]  # masked
+    created_on: float
+    last_modified: float
+
+
+class Workspaces:
+    def __init__(self, db: Database[dict[str, Any]], cipher: Cipher) -> None:
+        self._coll = db["workspaces"]
+        self._cipher = cipher
+
+    def _to_model(self, doc: Mapping[str, Any]) -> Workspace:
+        secret = self._cipher.decrypt(doc["secrets_enc"]) if doc.get("secrets_enc") else {}
+        return Workspace(
+            id=doc["_id"],
+            org=doc["org"],
+            user_id=doc["user_id"],
+            name=doc["name"],
+            shared=doc.get("shared", False),
+            version=doc.get("version", ""),
+            cloud_type=doc["cloud_type"],
+            cloud_specific_details=mask(doc.get("cloud_specific_details", {}), secret),
+            created_on=doc["created_on"],
+            last_modified=doc["last_modified"],
+        )
+
+    def _detail_fields(self, cloud_type: str, details: Mapping[str, Any]) -> dict[str, Any]:
+        public, secret = split_details(cloud_type, normalise(cloud_type, details))
+        return {
+            "cloud_specific_details": public,
+            "secrets_enc": self._cipher.encrypt(secret) if secret else None,
+        }
+
+    def create(self, org: str, user_id: str, fields: Mapping[str, Any]) -> Workspace:
+        now = utcnow()
+        doc = {
+            "_id": str(uuid.uuid4()),
+            "org": org,
+            "user_id": user_id,
+            "name": fields["name"],
+            "shared": fields.get("shared", False),
+            "version": fields.get("version", ""),
+            "cloud_type": fields["cloud_type"],
+            **self._detail_fields(fields["cloud_type"], fields.get("cloud_specific_details", {})),
+            "created_on": now,
+            "last_modified": now,
+        }
+        self._coll.insert_one(doc)
+        return self._to_model(doc)
+
+    def _raw(self, org: str, workspace_id: str) -> dict[str, Any]:
+        doc = self._coll.find_one({"_id": workspace_id, "org": org})
+        if doc is None:
+            raise NotFound("workspace", workspace_id)
+        return doc
+
+    def get(self, org: str, workspace_id: str) -> Workspace:
+        return self._to_model(self._raw(org, workspace_id))
+
+    def credentials(self, org: str, workspace_id: str) -> dict[str, Any]:
+        """Full, decrypted details: for backends and storage adapters only."""
+        doc = self._raw(org, workspace_id)
+        secret = self._cipher.decrypt(doc["secrets_enc"]) if doc.get("secrets_enc") else {}
+        return merge_details(doc.get("cloud_specific_details", {}), secret)
+
+    def merged_update(
+        self, org: str, workspace_id: str, fields: Mapping[str, Any], *, partial: bool
+    ) -> dict[str, Any]:
+        """The whole workspace as it would be after PUT (partial=False) or PATCH.
+
+        Credentials sent back masked keep their stored value; PATCH merges
+        details, PUT replaces them. The caller validates the result before
+        calling ``replace``, so a rejected update changes nothing.
+        """
+        doc = self._raw(org, workspace_id)
+        current = self.credentials(org, workspace_id)
+        merged = {
+            "name": doc["name"],
+            "shared": doc.get("shared", False),
+            "version": doc.get("version", ""),
+            "cloud_type": doc["cloud_type"],
+        }
+        merged.update({k: v for k, v in fields.items() if k != "cloud_specific_details"})
+        new_details = fields.get("cloud_specific_details")
+        if merged["cloud_type"] != doc["cloud_type"]:
+            current = {}  # credentials never carry over to another kind of cloud
+        if new_details is None:
+            details = current if partial else {}
+        elif partial:
+            details = patch_details(current, new_details)
+        else:
+            kept = {k: current[k] for k in new_details if k in current}
+            details = patch_details(kept, new_details)
+        merged["cloud_specific_details"] = details
+        return merged
+
+    def replace(self, org: str, workspace_id: str, fields: Mapping[str, Any]) -> Workspace:
+        update = {
+            "name": fields["name"],
+            "shared": fields.get("shared", False),
+            "version": fields.get("version", ""),
+            "cloud_type": fields["cloud_type"],
+            **self._detail_fields(fields["cloud_type"], fields["cloud_specific_details"]),
+            "last_modified": utcnow(),
+        }
+        doc = self._coll.find_one_and_update(
+            {"_id": workspace_id, "org": org},
+            {"$set": update},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            raise NotFound("workspace", workspace_id)
+        return self._to_model(doc)
+
+    def delete(self, org: str, workspace_id: str) -> Workspace:
+        doc = self._coll.find_one_and_delete({"_id": workspace_id, "org": org})
+        if doc is None:
+            raise NotFound("workspace", workspace_id)
+        return self._to_model(doc)
+
+    def list(
+        self,
+        org: str,
+        page: Page,
+        name: str | None = None,
+        cloud_type: str | None = None,
+    ) -> tuple[list[Workspace], dict[str, int]]:
+        query: dict[str, Any] = {"org": org}
+        if name:
+            query["name"] = {"$regex": re.escape(name)}
+        if cloud_type:
+            query["cloud_type"] = cloud_type
+        docs, info = fetch_page(self._coll, query, page)
+        return [self._to_model(d) for d in docs], info

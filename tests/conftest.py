@@ -1,0 +1,99 @@
+"""Fixtures that start real servers on free loopback ports.
+
+One nx-27017 (MongoDB wire protocol) and one redis-server serve the whole
+session; each test gets its own database so tests stay independent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api import create_app
+from jobyard import embedded
+from schemas.settings import Settings
+from store import Store, connect
+from store.crypto import Cipher
+
+ENCRYPTION_KEY = Cipher.generate_key()
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    child = embedded.start_mongo(tmp_path_factory.mktemp("mongo"))
+    yield child.url
+    child.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    child = embedded.start_redis(tmp_path_factory.mktemp("redis"), persist=False)
+    yield child.url
+    child.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, mongo_uri: str, redis_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        mongo_uri=mongo_uri,
+        mongo_db=f"t_{uuid.uuid4().hex[:12]}",
+        redis_url=redis_url,
+        jwt_secret="test-secret-" + "x" * 32,
+        encryption_key=ENCRYPTION_KEY,
+        max_body_bytes=64 * 1024,
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    assert settings.mongo_uri and settings.encryption_key
+    s = connect(settings.mongo_uri, settings.mongo_db, Cipher(settings.encryption_key))
+    s.ensure_indexes()
+    yield s
+    s.db.client.drop_database(settings.mongo_db)
+    s.db.client.close()
+
+
+@pytest.fixture
+def app(settings: Settings, store: Store) -> Flask:
+    return create_app(settings, store=store)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class Session:
+    """A logged-in API user: ``org``, auth ``headers`` and a ``url`` helper."""
+
+    def __init__(self, client: FlaskClient, org: str, token: str, key: str) -> None:
+        self.client = client
+        self.org = org
+        self.key = key
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def url(self, path: str) -> str:
+        return f"/api/v2/orgs/{self.org}/{path.lstrip('/')}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.client.open(self.url(path), method=method, headers=self.headers, **kwargs)
+
+
+@pytest.fixture
+def login(client: FlaskClient, store: Store) -> Any:
+    def _login(org: str = "acme", admin: bool = False, user: str = "alice") -> Session:
+        account = store.accounts.ensure_user(org, user, f"{user}@{org}.test", is_admin=admin)
+        key = store.accounts.create_key(account)
+        response = client.post("/api/v2/login", json={"ngc_key": key, "ngc_org_name": org})
+        assert response.status_code == 200, response.json
+        return Session(client, org, response.json["token"], key)
+
+    return _login

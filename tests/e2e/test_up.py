@@ -1,0 +1,81 @@
+"""``jobyard up`` end to end: the README walkthrough, admin beside it, restart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from jobyard import embedded
+from tests.e2e.conftest import readme_block, run_bash, start_up
+
+pytestmark = pytest.mark.e2e
+
+
+def test_readme_walkthrough_runs_as_written(jobyard_up):
+    out = run_bash(readme_block("walkthrough"), jobyard_up.env())
+    lines = out.strip().splitlines()
+    workspace_id = lines[0]
+    assert len(workspace_id) == 36, out
+    assert '"renamed"' in out
+    assert "wJalrXUtnFEMI" not in out and "********" in out
+
+
+def test_admin_beside_up_and_a_restart_keeps_everything(jobyard_up):
+    up = jobyard_up
+    created = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobyard.cli",
+            "admin",
+            "create-key",
+            "--org",
+            "team2",
+            "--user",
+            "bob",
+        ],
+        env=up.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    script = """
+      BODY='{"ngc_key": "'$NGC_API_KEY'", "ngc_org_name": "'$NGC_ORG_NAME'"}'
+      TOKEN=$(curl -sf -X POST $BASE_URL/login -d "$BODY" | jq -r .token)
+      curl -sf -X POST $BASE_URL/orgs/$NGC_ORG_NAME/workspaces -H "Authorization: Bearer $TOKEN" \
+          -d '{"name": "kept", "cloud_type": "local"}' > /dev/null
+      curl -sf $BASE_URL/orgs/$NGC_ORG_NAME/workspaces -H "Authorization: Bearer $TOKEN"
+    """
+    listed = json.loads(run_bash(script, up.env(org="team2", key=key)))
+    assert [w["name"] for w in listed["workspaces"]] == ["kept"]
+
+    assert up.stop() == 0
+    again = start_up(up.data_dir, embedded.free_port())
+    try:
+        assert again.api_key is None  # the demo key is shown on first start only
+        relisted = json.loads(
+            run_bash(script.replace('"kept"', '"second"'), again.env(org="team2", key=key))
+        )
+        assert sorted(w["name"] for w in relisted["workspaces"]) == ["kept", "second"]
+        old_demo_key = up.api_key
+        assert old_demo_key
+        run_bash(readme_block("walkthrough"), again.env(key=old_demo_key))
+    finally:
+        assert again.stop() == 0
+
+
+def test_up_refuses_a_second_instance_on_the_same_data_dir(jobyard_up):
+    second = subprocess.run(
+        [sys.executable, "-m", "jobyard.cli", "up", "--port", str(embedded.free_port())],
+        env=jobyard_up.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1
+    assert "already running" in second.stderr

@@ -1,0 +1,16 @@
+"""Assertions shared by the API tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def assert_error(response: Any, status: int) -> dict[str, Any]:
+    """The one error shape, with the expected status."""
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    body = response.get_json()
+    assert isinstance(body, dict), response.get_data(as_text=True)
+    assert body["error_code"] == status
+    assert isinstance(body["error_desc"], str) and body["error_desc"]
+    assert set(body) <= {"error_desc", "error_code", "errors"}
+    return body
