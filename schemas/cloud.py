@@ -25,6 +25,8 @@ class CloudType:
     string_lists: frozenset[str] = field(default_factory=frozenset)
     integers: frozenset[str] = field(default_factory=frozenset)
     nested_storage: frozenset[str] = field(default_factory=frozenset)
+    # other spellings seen in TAO's documents -> the canonical field name
+    aliases: dict[str, str] = field(default_factory=dict)
     holds_results: bool = True
 
     @property
@@ -42,6 +44,7 @@ CLOUD_TYPES: dict[str, CloudType] = {
             ("access_key", "secret_key", "region", "bucket_name"),
             _S3_OPTIONAL,
             secrets=frozenset({"access_key", "secret_key"}),
+            aliases={"cloud_bucket_name": "bucket_name", "cloud_region": "region"},
         ),
         CloudType(
             "azure",
@@ -52,8 +55,8 @@ CLOUD_TYPES: dict[str, CloudType] = {
         CloudType("huggingface", ("token",), secrets=frozenset({"token"}), holds_results=False),
         CloudType(
             "slurm",
-            ("slurm_user", "slurm_hostname", "base_results_dir"),
-            ("ssh_private_key", "known_hosts", "ssh_port"),
+            ("slurm_user", "slurm_hostname"),
+            ("base_results_dir", "ssh_private_key", "known_hosts", "ssh_port"),
             secrets=frozenset({"ssh_private_key"}),
             string_lists=frozenset({"slurm_hostname"}),
             integers=frozenset({"ssh_port"}),
@@ -78,6 +81,27 @@ CLOUD_TYPES: dict[str, CloudType] = {
 # In TAO's enum but without a documented set of details: refused, not guessed.
 NOT_SUPPORTED = frozenset({"gcp", "self_hosted"})
 LEPTON_STORAGE = ("aws", "azure", "seaweedfs")
+# seed 000's Lepton example names the nested type ``storage_type``
+NESTED_TYPE_KEYS = ("cloud_type", "storage_type")
+
+
+def canonical(cloud_type: str, details: Mapping[str, Any]) -> dict[str, Any]:
+    """``details`` with alias spellings renamed; an alias never overrides the real name."""
+    aliases = CLOUD_TYPES[cloud_type].aliases
+    out: dict[str, Any] = {}
+    for key, value in details.items():
+        name = aliases.get(key, key)
+        if name != key and name in details:
+            out[key] = value  # both spellings given: leave the alias to be reported
+        else:
+            out[name] = value
+    return out
+
+
+def _nested_type(value: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    inner = dict(value)
+    found = [inner.pop(k) for k in NESTED_TYPE_KEYS if k in inner]
+    return (found[0] if len(found) == 1 else None), inner
 
 
 def _check_value(ctype: CloudType, key: str, value: Any) -> str | None:
@@ -106,6 +130,7 @@ def _check_value(ctype: CloudType, key: str, value: Any) -> str | None:
 def validate_details(cloud_type: str, details: Mapping[str, Any]) -> dict[str, list[str]]:
     """Field errors for ``details`` of ``cloud_type``; empty when valid."""
     ctype = CLOUD_TYPES[cloud_type]
+    details = canonical(cloud_type, details)
     errors: dict[str, list[str]] = {}
     for key in ctype.required:
         if key not in details or details[key] in (None, ""):
@@ -127,11 +152,10 @@ def validate_details(cloud_type: str, details: Mapping[str, Any]) -> dict[str, l
 
 def _nested_errors(key: str, value: Any) -> dict[str, list[str]]:
     if not isinstance(value, Mapping):
-        return {key: ["must be an object with a cloud_type and its details"]}
-    inner = dict(value)
-    inner_type = inner.pop("cloud_type", None)
+        return {key: ["must be an object with a storage_type and its details"]}
+    inner_type, inner = _nested_type(value)
     if inner_type not in LEPTON_STORAGE:
-        return {f"{key}.cloud_type": [f"must be one of {', '.join(LEPTON_STORAGE)}"]}
+        return {f"{key}.storage_type": [f"must be one of {', '.join(LEPTON_STORAGE)}"]}
     return {f"{key}.{k}": v for k, v in validate_details(str(inner_type), inner).items()}
 
 
@@ -139,14 +163,14 @@ def normalise(cloud_type: str, details: Mapping[str, Any]) -> dict[str, Any]:
     """Canonical form of valid details (a single hostname becomes a list)."""
     ctype = CLOUD_TYPES[cloud_type]
     out: dict[str, Any] = {}
-    for key, value in details.items():
+    for key, value in canonical(cloud_type, details).items():
         if value is None:
             continue
         if key in ctype.string_lists and isinstance(value, str):
             value = [value]
         elif key in ctype.nested_storage:
-            inner = dict(value)
-            value = {"cloud_type": inner["cloud_type"], **normalise(inner.pop("cloud_type"), inner)}
+            inner_type, inner = _nested_type(value)
+            value = {"storage_type": inner_type, **normalise(inner_type, inner)}
         out[key] = value
     return out
 
@@ -162,10 +186,9 @@ def split_details(
         if key in ctype.secrets:
             secret[key] = value
         elif key in ctype.nested_storage:
-            inner = dict(value)
-            inner_type = inner.pop("cloud_type")
+            inner_type, inner = _nested_type(value)
             pub, sec = split_details(inner_type, inner)
-            public[key] = {"cloud_type": inner_type, **pub}
+            public[key] = {"storage_type": inner_type, **pub}
             if sec:
                 secret[key] = sec
         else:

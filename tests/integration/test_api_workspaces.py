@@ -39,7 +39,7 @@ LEPTON = {
         "lepton_workspace_id": "ws1",
         "lepton_auth_token": "lepton-token-123",
         "storage_backend": {
-            "cloud_type": "seaweedfs",
+            "storage_type": "seaweedfs",
             "access_key": "ak",
             "secret_key": "sk-seaweed",
             "endpoint_url": "http://s3:8333",

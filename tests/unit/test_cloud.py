@@ -55,7 +55,7 @@ def test_lepton_storage_backend_is_validated_recursively():
     details = {
         "lepton_workspace_id": "w",
         "lepton_auth_token": "t",
-        "storage_backend": {"cloud_type": "seaweedfs", "access_key": "a"},
+        "storage_backend": {"storage_type": "seaweedfs", "access_key": "a"},
     }
     errors = validate_details("lepton", details)
     assert set(errors) == {
@@ -63,15 +63,45 @@ def test_lepton_storage_backend_is_validated_recursively():
         "storage_backend.endpoint_url",
         "storage_backend.cloud_bucket_name",
     }
-    bad_type = {**details, "storage_backend": {"cloud_type": "slurm"}}
-    assert "storage_backend.cloud_type" in validate_details("lepton", bad_type)
+    bad_type = {**details, "storage_backend": {"storage_type": "slurm"}}
+    assert "storage_backend.storage_type" in validate_details("lepton", bad_type)
+    both = {**details, "storage_backend": {"storage_type": "aws", "cloud_type": "aws"}}
+    assert "storage_backend.storage_type" in validate_details("lepton", both)
+
+
+def test_seed_000s_lepton_example_is_accepted_as_written():
+    details = {
+        "lepton_workspace_id": "my-lepton-workspace",
+        "lepton_auth_token": "lpt_...",
+        "storage_backend": {
+            "storage_type": "aws",
+            "access_key": "AKIA...",
+            "secret_key": "...",
+            "cloud_bucket_name": "my-bucket",
+            "cloud_region": "us-west-2",
+        },
+    }
+    assert validate_details("lepton", details) == {}
+    storage = normalise("lepton", details)["storage_backend"]
+    assert storage["bucket_name"] == "my-bucket" and storage["region"] == "us-west-2"
+
+
+def test_an_alias_given_beside_its_canonical_name_is_reported():
+    details = {
+        "access_key": "a",
+        "secret_key": "s",
+        "region": "r",
+        "bucket_name": "b",
+        "cloud_bucket_name": "other",
+    }
+    assert "cloud_bucket_name" in validate_details("aws", details)
 
 
 def test_split_mask_and_merge_are_consistent_for_nested_secrets():
     details = {
         "lepton_workspace_id": "w",
         "lepton_auth_token": "t",
-        "storage_backend": {"cloud_type": "seaweedfs", **SEAWEED},
+        "storage_backend": {"storage_type": "seaweedfs", **SEAWEED},
     }
     public, secret = split_details("lepton", normalise("lepton", details))
     assert secret == {
