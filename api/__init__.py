@@ -7,17 +7,25 @@ from typing import Any
 import flask_smorest
 import redis
 from flask import Flask
+from werkzeug.routing import BaseConverter
 
-from api import auth, errors, health, workspaces
+from api import auth, errors, health, jobs, workspaces
 from api.services import EXTENSION, Services
 from api.tokens import Tokens
 from schemas.common import ErrorSchema
 from schemas.settings import Settings, SettingsError
 from store import Store, connect
 from store.crypto import Cipher
+from workers.celery_app import create_celery
 
 API_VERSION = "0.1.0"
-BLUEPRINTS = (auth.blp, health.blp, workspaces.blp)
+BLUEPRINTS = (auth.blp, health.blp, workspaces.blp, jobs.blp)
+
+
+class IdConverter(BaseConverter):
+    """An id in a path: stops at ':' so that ``/jobs/<id>:logs`` routes work."""
+
+    regex = r"[A-Za-z0-9_.-]+"
 
 
 class Api(flask_smorest.Api):
@@ -53,8 +61,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
         store=store,
         tokens=Tokens(jwt_secret, settings.token_ttl_seconds),
         broker_ping=broker.ping,
+        celery=create_celery(settings),
     )
+    app.url_map.converters["id"] = IdConverter
     api = Api(app, spec_kwargs=_spec_kwargs())
+    api.register_converter(IdConverter, lambda _: {"type": "string", "pattern": IdConverter.regex})
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.before_request(auth.require_token)

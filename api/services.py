@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, current_app, g
 
@@ -21,6 +22,7 @@ class Services:
     store: Store
     tokens: Tokens
     broker_ping: Callable[[], object]
+    celery: Any
 
 
 def services(app: Flask | None = None) -> Services:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -175,13 +176,40 @@ def _greet(settings: Settings, api_url: str, logs: Path) -> None:
     if not store.accounts.org_exists("demo"):
         user = store.accounts.ensure_user("demo", "admin", is_admin=True)
         key = store.accounts.create_key(user)
+        job_id = _submit_demo_job(api_url, key)
         lines += [
             "",
             "First start: created org 'demo' with an admin key (shown once):",
             f"  export BASE_URL={api_url} NGC_ORG_NAME=demo NGC_API_KEY={key}",
+            "",
+            f"and submitted the reference train job {job_id}; watch its epochs arrive:",
+            '  TOKEN=$(curl -s -X POST $BASE_URL/login -d \'{"ngc_key": "\'$NGC_API_KEY\'", '
+            '"ngc_org_name": "demo"}\' | jq -r .token)',
+            f'  curl -s $BASE_URL/orgs/demo/jobs/{job_id}:events -H "Authorization: Bearer $TOKEN"',
         ]
     lines += ["", "More keys:  jobyard admin create-key --org ORG [--admin]", "Stop:  Ctrl-C"]
     print("\n".join(lines), flush=True)
+
+
+def _submit_demo_job(api_url: str, key: str) -> str:
+    """The main job, through the public API like any client: the reference
+    trainer, paced so its epochs can be watched arriving."""
+
+    def call(path: str, body: dict[str, Any] | None = None, token: str = "") -> Any:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{api_url}{path}", data=data, headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    token = call("/login", {"ngc_key": key, "ngc_org_name": "demo"})["token"]
+    specs = call("/orgs/demo/jobs:schema?action=train", token=token)["default"]
+    specs["train"]["min_epoch_seconds"] = 1.0
+    body = {"kind": "experiment", "name": "demo_train", "network_arch": "classification_pyt",
+            "action": "train", "specs": specs}  # fmt: skip
+    return str(call("/orgs/demo/jobs", body, token)["id"])
 
 
 # --- admin --------------------------------------------------------------------------

@@ -116,6 +116,15 @@ class Settings:
         "process", _parse_choice("process", "kubernetes"), "What backend_type local means."
     )
     worker_concurrency: int = _setting(2, _parse_int(1), "Celery processes per worker.")
+    redispatch_after_seconds: float = _setting(
+        30.0, _parse_float(0.1), "A Pending job not submitted after this is dispatched again."
+    )
+    dispatch_lease_seconds: float = _setting(
+        60.0, _parse_float(1), "How long one worker owns a job's submission."
+    )
+    submit_retries: int = _setting(
+        5, _parse_int(0), "Retries of a submit that failed for a transient reason."
+    )
     default_timeout_minutes: int = _setting(60, _parse_int(1), "Job timeout when none is given.")
     max_timeout_minutes: int = _setting(
         10080, _parse_int(1), "Largest timeout_minutes a job may ask for."

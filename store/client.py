@@ -12,6 +12,9 @@ from pymongo.errors import PyMongoError
 from store.accounts import Accounts
 from store.crypto import Cipher
 from store.errors import Unavailable
+from store.events import Events
+from store.jobs import Jobs
+from store.logs import Logs
 from store.workspaces import Workspaces
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -21,14 +24,31 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("org", ASCENDING), ("created_on", DESCENDING)]),
         IndexModel([("org", ASCENDING), ("name", ASCENDING)]),
     ],
+    "jobs": [
+        IndexModel([("org", ASCENDING), ("created_on", DESCENDING)]),
+        IndexModel([("org", ASCENDING), ("status", ASCENDING)]),
+        IndexModel([("org", ASCENDING), ("parent_job_id", ASCENDING)]),
+        IndexModel([("backend", ASCENDING), ("status", ASCENDING)]),
+        IndexModel([("status", ASCENDING), ("enqueued_at", ASCENDING)]),
+    ],
+    "job_events": [
+        IndexModel(
+            [("org", ASCENDING), ("job_id", ASCENDING), ("run", ASCENDING), ("seq", ASCENDING)]
+        ),
+    ],
+    "job_logs": [IndexModel([("org", ASCENDING), ("job_id", ASCENDING), ("pos", ASCENDING)])],
 }
 
 
 class Store:
     def __init__(self, db: Database[dict[str, Any]], cipher: Cipher) -> None:
         self.db = db
+        self.cipher = cipher
         self.accounts = Accounts(db)
         self.workspaces = Workspaces(db, cipher)
+        self.jobs = Jobs(db)
+        self.events = Events(db)
+        self.logs = Logs(db)
 
     def ensure_indexes(self) -> None:
         for name, indexes in INDEXES.items():

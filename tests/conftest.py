@@ -6,6 +6,10 @@ session; each test gets its own database so tests stay independent.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,3 +101,72 @@ def login(client: FlaskClient, store: Store) -> Any:
         return Session(client, org, response.json["token"], key)
 
     return _login
+
+
+class Worker:
+    """A real ``jobyard worker --beat`` process on the test's database."""
+
+    def __init__(self, settings: Settings, log: Path, extra_env: dict[str, str]) -> None:
+        self.settings = settings
+        self.log = log
+        self.extra_env = extra_env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JOBYARD_")}
+        env.update({
+            "JOBYARD_DATA_DIR": str(s.data_dir), "JOBYARD_MONGO_URI": str(s.mongo_uri),
+            "JOBYARD_MONGO_DB": s.mongo_db, "JOBYARD_REDIS_URL": str(s.redis_url),
+            "JOBYARD_JWT_SECRET": str(s.jwt_secret),
+            "JOBYARD_ENCRYPTION_KEY": str(s.encryption_key),
+            "JOBYARD_RECONCILE_INTERVAL_SECONDS": "0.2", "JOBYARD_REDISPATCH_AFTER_SECONDS": "1",
+            "JOBYARD_DISPATCH_LEASE_SECONDS": "3", "JOBYARD_GRACE_PERIOD_SECONDS": "3",
+            "JOBYARD_LOG_LEVEL": "INFO", **self.extra_env,
+        })  # fmt: skip
+        return env
+
+    def start(self) -> Worker:
+        out = open(self.log, "ab")  # the child keeps its own descriptor
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jobyard.cli", "worker", "--beat", "--concurrency", "2"],
+            env=self.env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        out.close()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children) at once."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+@pytest.fixture
+def worker(settings: Settings, redis_url: str, tmp_path: Path) -> Iterator[Any]:
+    """Factory: ``worker()`` starts a worker (with extra env), stopped at teardown."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushall()  # messages of earlier tests' databases
+    started: list[Worker] = []
+
+    def _start(**extra_env: str) -> Worker:
+        w = Worker(settings, tmp_path / f"worker{len(started)}.log", extra_env).start()
+        started.append(w)
+        return w
+
+    yield _start
+    for w in started:
+        w.stop()

@@ -14,3 +14,16 @@ def assert_error(response: Any, status: int) -> dict[str, Any]:
     assert isinstance(body["error_desc"], str) and body["error_desc"]
     assert set(body) <= {"error_desc", "error_code", "errors"}
     return body
+
+
+def wait_for(check: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

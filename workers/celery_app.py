@@ -6,6 +6,7 @@ from celery import Celery
 from kombu.entity import Queue
 
 from schemas.settings import Settings
+from workers.enqueue import TICK
 
 BACKEND_QUEUES = ("process", "kubernetes", "slurm", "lepton")
 MAINTENANCE_QUEUE = "maintenance"
@@ -16,7 +17,7 @@ QUEUES = (*BACKEND_QUEUES, CONTROL_QUEUE, MAINTENANCE_QUEUE)
 def create_celery(settings: Settings) -> Celery:
     if not settings.redis_url:
         raise ValueError("create_celery needs a resolved redis_url")
-    app = Celery("jobyard", broker=settings.redis_url)
+    app = Celery("jobyard", broker=settings.redis_url, include=["workers.tasks"])
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -33,6 +34,16 @@ def create_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         enable_utc=True,
+        beat_schedule={
+            "tick": {
+                "task": TICK,
+                "schedule": settings.reconcile_interval_seconds,
+                "options": {
+                    "queue": CONTROL_QUEUE,
+                    "expires": settings.reconcile_interval_seconds * 2,
+                },
+            }
+        },
     )
     app.conf.jobyard_settings = settings
     return app

@@ -23,6 +23,33 @@ def test_readme_walkthrough_runs_as_written(jobyard_up):
     assert "wJalrXUtnFEMI" not in out and "********" in out
 
 
+def test_readme_jobs_walkthrough_trains_evaluates_exports_and_cancels(jobyard_up):
+    script = readme_block("walkthrough") + readme_block("jobs-walkthrough")
+    out = run_bash(script, jobyard_up.env(), timeout=240)
+    assert "status: Done" in out, out
+    assert "Epoch 5/5" in out
+    assert "evaluate: Done" in out and "export: Done" in out
+    assert '"metric":"accuracy"' in out
+    assert out.strip().splitlines()[-1] in {"Canceling", "Canceled"}
+
+
+def test_first_start_submits_the_main_job_and_it_finishes(jobyard_up):
+    text = "".join(jobyard_up.output)
+    assert "submitted the reference train job" in text
+    job_id = text.split("submitted the reference train job ")[1].split(";")[0]
+    script = f"""
+      BODY='{{"ngc_key": "'$NGC_API_KEY'", "ngc_org_name": "demo"}}'
+      TOKEN=$(curl -sf -X POST $BASE_URL/login -d "$BODY" | jq -r .token)
+      for i in $(seq 60); do
+        S=$(curl -sf $BASE_URL/orgs/demo/jobs/{job_id} -H "Authorization: Bearer $TOKEN" \
+            | jq -r .status)
+        [ "$S" = Done ] && break; sleep 1
+      done
+      echo $S
+    """
+    assert run_bash(script, jobyard_up.env()).strip() == "Done"
+
+
 def test_admin_beside_up_and_a_restart_keeps_everything(jobyard_up):
     up = jobyard_up
     created = subprocess.run(

@@ -1,0 +1,206 @@
+"""The unified jobs endpoint (seed 000, API v2): create, watch, cancel.
+
+Colon routes (``/jobs:schema``, ``/jobs/{id}:logs``) are real Flask routes;
+job ids use a converter that stops at the colon.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+
+from api.errors import BadRequest, Missing, Refused
+from api.jobspec import validated_job
+from api.parser import Blueprint
+from api.services import principal, services
+from schemas.common import BulkResultsSchema
+from schemas.events import event_text
+from schemas.experiments import BASE_EXPERIMENTS, NoWorkload, experiment_for
+from schemas.job import (
+    BaseExperimentListSchema,
+    EventArgsSchema,
+    EventsSchema,
+    JobCreateSchema,
+    JobIdsSchema,
+    JobListArgsSchema,
+    JobListSchema,
+    JobSchema,
+    LogArgsSchema,
+    SchemaArgsSchema,
+    SpecSchemaSchema,
+)
+from store.errors import Conflict, NotFound
+from store.jobs import public
+from store.paging import Page
+from workers import enqueue
+
+blp = Blueprint(
+    "jobs",
+    __name__,
+    url_prefix="/api/v2/orgs/<string:org_name>",
+    description="Experiment jobs: train, evaluate, export, inference",
+)
+TEXT = {
+    "200": {"description": "Plain text", "content": {"text/plain": {"schema": {"type": "string"}}}}
+}
+
+
+@blp.route("/jobs")
+class JobCollection(MethodView):
+    @blp.arguments(JobListArgsSchema, location="query")
+    @blp.response(200, JobListSchema)
+    def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
+        """List jobs"""
+        size = args.get("size", services().settings.default_page_size)
+        page = Page(skip=args["skip"], size=size, sort=args["sort"])
+        docs, info = services().store.jobs.list_page(org_name, page, args)
+        return {"jobs": [public(d) for d in docs], "pagination_info": info}
+
+    @blp.arguments(JobCreateSchema)
+    @blp.response(201, JobSchema)
+    def post(self, body: dict[str, Any], org_name: str) -> dict[str, Any]:
+        """Create a job
+
+        Validated, stored as Pending and handed to the backend's queue; the
+        call returns at once. Specs are checked against the action's schema
+        (see ``jobs:schema``).
+        """
+        svc = services()
+        fields, backend = validated_job(svc, org_name, body)
+        doc = svc.store.jobs.create(org_name, principal().user_id, fields, backend)
+        enqueue.dispatch(svc.celery, doc["_id"], backend)
+        return public(doc)
+
+    @blp.arguments(JobIdsSchema)
+    @blp.response(200, BulkResultsSchema)
+    def delete(self, body: dict[str, Any], org_name: str) -> dict[str, Any]:
+        """Delete several finished jobs; reports the outcome of each"""
+        results = []
+        for job_id in body["job_ids"]:
+            try:
+                _delete(org_name, job_id)
+                results.append({"id": job_id, "status": "deleted"})
+            except NotFound as e:
+                results.append({"id": job_id, "status": "not_found", "error_desc": str(e)})
+            except Conflict as e:
+                results.append({"id": job_id, "status": "refused", "error_desc": str(e)})
+        return {"results": results}
+
+
+def _delete(org: str, job_id: str) -> dict[str, Any]:
+    store = services().store
+    doc = store.jobs.delete(org, job_id)
+    store.events.delete_job(job_id)
+    store.logs.delete_job(job_id)
+    return doc
+
+
+@blp.route("/jobs:list_base_experiments")
+class BaseExperiments(MethodView):
+    @blp.response(200, BaseExperimentListSchema)
+    def get(self, org_name: str) -> dict[str, Any]:
+        """List the base experiments jobs can start from"""
+        return {"base_experiments": [b.to_doc() for b in BASE_EXPERIMENTS.values()]}
+
+
+@blp.route("/jobs:schema")
+class SpecSchema(MethodView):
+    @blp.arguments(SchemaArgsSchema, location="query")
+    @blp.response(200, SpecSchemaSchema)
+    def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
+        """Default specs and their JSON schema for an action"""
+        base_id = args.get("base_experiment_id")
+        if base_id and base_id not in BASE_EXPERIMENTS:
+            raise Missing(f"base experiment {base_id} not found")
+        query = {"base_experiment_ids": [base_id] if base_id else [],
+                 "network_arch": args.get("network_arch") or "classification_pyt"}  # fmt: skip
+        try:
+            experiment = experiment_for(query)
+        except NoWorkload as e:
+            raise BadRequest(str(e)) from e
+        if args["action"] not in experiment.actions:
+            raise BadRequest(f"action {args['action']} is not available for {experiment.name}; "
+                             f"available: {', '.join(experiment.actions)}")  # fmt: skip
+        action = args["action"]
+        return {
+            "default": experiment.default_spec(action),
+            "schema": experiment.json_schema(action),
+        }
+
+
+@blp.route("/jobs:gpu_types")
+class GpuTypes(MethodView):
+    @blp.response(200)
+    def get(self, org_name: str) -> dict[str, Any]:
+        """Accelerator types jobs can ask for on this deployment"""
+        return {"gpu_types": ["cpu"]}
+
+
+@blp.route("/jobs/<id:job_id>")
+class JobItem(MethodView):
+    @blp.response(200, JobSchema)
+    def get(self, org_name: str, job_id: str) -> dict[str, Any]:
+        """Get a job: status, specs and progress (job_details)"""
+        return public(services().store.jobs.get(org_name, job_id))
+
+    @blp.response(200, JobSchema)
+    def delete(self, org_name: str, job_id: str) -> dict[str, Any]:
+        """Delete a finished job with its events and logs"""
+        return public(_delete(org_name, job_id))
+
+
+@blp.route("/jobs/<id:job_id>:cancel")
+class JobCancel(MethodView):
+    @blp.response(200, JobSchema)
+    def post(self, org_name: str, job_id: str) -> dict[str, Any]:
+        """Cancel a job; returns at once, the run is stopped by the next reconcile"""
+        store = services().store
+        try:
+            return public(store.jobs.request_cancel(org_name, job_id))
+        except Conflict as e:
+            status = store.jobs.get(org_name, job_id)["status"]
+            raise Refused(f"job {job_id} is {status}; there is nothing to cancel") from e
+
+
+@blp.route("/jobs/<id:job_id>:logs")
+class JobLogs(MethodView):
+    @blp.arguments(LogArgsSchema, location="query")
+    @blp.doc(responses=TEXT)
+    def get(self, args: dict[str, Any], org_name: str, job_id: str) -> Response:
+        """The job's output as plain text
+
+        ``offset`` reads from a byte position (the ``X-Next-Offset`` header says
+        where to continue); ``tail`` returns the last lines.
+        """
+        store = services().store
+        job = store.jobs.get(org_name, job_id)
+        if "tail" in args:
+            data, next_offset = store.logs.tail(org_name, job_id, args["tail"]), job["log_bytes"]
+        else:
+            data, next_offset = store.logs.read(
+                org_name, job_id, args.get("offset", 0), args["limit"]
+            )
+        response = Response(data, mimetype="text/plain")
+        response.headers["X-Next-Offset"] = str(next_offset)
+        return response
+
+
+@blp.route("/jobs/<id:job_id>:events")
+class JobEvents(MethodView):
+    @blp.arguments(EventArgsSchema, location="query")
+    @blp.response(200, EventsSchema)
+    def get(self, args: dict[str, Any], org_name: str, job_id: str) -> dict[str, Any]:
+        """Every status event the workload emitted, in order, over all runs
+
+        As TAO, one line of text per event; ``detailed=true`` returns the event
+        objects (seq, run, type, status, epoch, metrics ...).
+        """
+        store = services().store
+        store.jobs.get(org_name, job_id)  # 404 for another org's job
+        events = store.events.list_for_job(org_name, job_id, args.get("run"), args.get("after_seq"))
+        if "automl_experiment_number" in args:
+            wanted = args["automl_experiment_number"]
+            events = [e for e in events if e.get("automl_experiment_number") == wanted]
+        return {"events": events if args["detailed"] else [event_text(e) for e in events]}

@@ -1,0 +1,98 @@
+"""Checks on a new job that need the store or settings (the schema did the rest):
+base experiment and action, specs against the action's schema, timeout, the
+workspace and parent job it names, and which backend runs it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.errors import BadRequest
+from api.services import Services
+from backends import registry
+from schemas.experiments import NoWorkload, experiment_for
+from schemas.job import DERIVED_ACTIONS, JobState
+from store.errors import NotFound
+
+PARENT_ACTIONS = frozenset({"train", "retrain"})
+
+
+def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The job fields to store and the backend that runs it, or a 400 saying why not."""
+    fields = dict(body)
+    fields.pop("force_create", None)
+    try:
+        experiment = experiment_for(fields)
+    except NoWorkload as e:
+        raise BadRequest(str(e), {"network_arch": [str(e)]}) from e
+    action = fields["action"]
+    if action not in experiment.actions:
+        message = (f"action {action} is not supported by {experiment.name}; "
+                   f"supported: {', '.join(experiment.actions)}")  # fmt: skip
+        raise BadRequest(message, {"action": [message]})
+    fields.setdefault("network_arch", experiment.network_arch)
+    fields["base_experiment_ids"] = fields.get("base_experiment_ids") or [experiment.id]
+    if fields.get("specs") is None:
+        fields["specs"] = experiment.default_spec(action)
+    problems = experiment.validate(action, fields["specs"])
+    if problems:
+        raise BadRequest(f"invalid specs for {action}: " + "; ".join(problems[:5]),
+                         {"specs": problems})  # fmt: skip
+    fields["timeout_minutes"] = _timeout(svc, fields.get("timeout_minutes"))
+    if fields.get("workspace"):
+        try:
+            svc.store.workspaces.get(org, fields["workspace"])
+        except NotFound as e:
+            raise BadRequest(str(e), {"workspace": [str(e)]}) from e
+    _check_parent(svc, org, fields)
+    if "encryption_key" in fields:
+        fields["encryption_key"] = svc.store.cipher.encrypt({"key": fields["encryption_key"]})
+    return fields, _backend(svc, fields)
+
+
+def _timeout(svc: Services, requested: int | None) -> int:
+    settings = svc.settings
+    value = requested or settings.default_timeout_minutes
+    if value > settings.max_timeout_minutes:
+        message = f"must be at most {settings.max_timeout_minutes} on this deployment"
+        raise BadRequest(f"timeout_minutes {message}", {"timeout_minutes": [message]})
+    return value
+
+
+def _check_parent(svc: Services, org: str, fields: dict[str, Any]) -> None:
+    parent_id = fields.get("parent_job_id")
+    action = fields["action"]
+    if not parent_id:
+        if action in DERIVED_ACTIONS:
+            message = f"{action} reads a trained model: give parent_job_id (a train job)"
+            raise BadRequest(message, {"parent_job_id": [message]})
+        return
+    try:
+        parent = svc.store.jobs.get(org, parent_id)
+    except NotFound as e:
+        raise BadRequest(str(e), {"parent_job_id": [str(e)]}) from e
+    if action in DERIVED_ACTIONS:
+        if parent["action"] not in PARENT_ACTIONS:
+            message = f"parent job {parent_id} is a {parent['action']} job, not a train job"
+            raise BadRequest(message, {"parent_job_id": [message]})
+        if parent["status"] != JobState.DONE.value:
+            message = (f"parent job {parent_id} is {parent['status']}; "
+                       f"create this job once it is Done")  # fmt: skip
+            raise BadRequest(message, {"parent_job_id": [message]})
+
+
+def _backend(svc: Services, fields: dict[str, Any]) -> str:
+    details = fields.get("backend_details") or {}
+    kind = details.get("backend_type", "local")
+    name = svc.settings.local_backend if kind == "local" else kind
+    if name not in registry.available():
+        message = (f"backend {kind} is not available on this deployment "
+                   f"(available: local)")  # fmt: skip
+        raise BadRequest(message, {"backend_details": [message]})
+    parent_backend = None
+    if fields.get("parent_job_id"):
+        parent_backend = svc.store.jobs.find(fields["parent_job_id"]) or {}
+        parent_backend = parent_backend.get("backend")
+    if parent_backend and parent_backend != name:
+        message = f"the parent job ran on {parent_backend}; run this job there too"
+        raise BadRequest(message, {"backend_details": [message]})
+    return name

@@ -1,0 +1,142 @@
+"""The interface every compute backend implements.
+
+A backend knows how to start one *run* of a job under a deterministic name,
+report the state of many runs in one call, hand back the bytes each run wrote
+since an offset, and stop a run. It keeps no state of its own between calls:
+everything it needs comes back in the ``Handle`` the store keeps, so a worker
+restart (or a different worker) can pick up where another left off.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from backends.errors import UnsupportedOperation
+
+# Exit code of a workload that checkpointed and stopped on SIGTERM (EX_TEMPFAIL).
+EXIT_PAUSED = 75
+
+
+class Capability(enum.Enum):
+    GRACEFUL_STOP = "graceful_stop"  # delivers SIGTERM to the workload, then waits
+    LOGS_BY_OFFSET = "logs_by_offset"
+    NATIVE_TIMEOUT = "native_timeout"  # the backend itself enforces the time limit
+
+
+class RunState(enum.StrEnum):
+    QUEUED = "queued"  # accepted, not running yet (scheduling, pulling an image ...)
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    PAUSED = "paused"  # exited EXIT_PAUSED after writing a checkpoint
+    KILLED = "killed"  # stopped from outside before it could report an exit code
+    LOST = "lost"  # the backend no longer knows the run
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunState.QUEUED, RunState.RUNNING)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything needed to start one run; built by the engine from the job."""
+
+    job_id: str
+    run: int
+    action: str
+    command: Sequence[str]
+    specs: Mapping[str, Any]
+    env: Mapping[str, str] = field(default_factory=dict)
+    timeout_seconds: int = 3600
+    parent: Handle | None = None  # the parent job's last run, for derived actions
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)  # backend_details
+
+    @property
+    def name(self) -> str:
+        """Deterministic run name: a retried submit finds the run it already started."""
+        return run_name(self.job_id, self.run)
+
+
+def run_name(job_id: str, run: int) -> str:
+    return f"jy-{job_id}-r{run}"
+
+
+@dataclass(frozen=True)
+class Handle:
+    """How a backend finds a run again; stored with the job as a plain dict."""
+
+    backend: str
+    name: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"backend": self.backend, "name": self.name, "data": dict(self.data)}
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Handle:
+        return cls(doc["backend"], doc["name"], dict(doc.get("data", {})))
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    state: RunState
+    exit_code: int | None = None
+    reason: str = ""  # why it is queued or how it ended, shown in detailed_status
+    started_at: float | None = None  # when it began running, as the backend saw it
+
+
+@dataclass(frozen=True)
+class Offsets:
+    status: int = 0
+    log: int = 0
+
+
+@dataclass(frozen=True)
+class Output:
+    """New bytes since the offsets asked for; the caller stores them, then advances."""
+
+    status: bytes = b""
+    log: bytes = b""
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def require(self, capability: Capability) -> None:
+        if capability not in self.capabilities:
+            raise UnsupportedOperation(f"backend {self.name} cannot {capability.value}")
+
+    @abstractmethod
+    def submit(self, spec: RunSpec) -> Handle:
+        """Start the run named ``spec.name``, or return the one already started."""
+
+    @abstractmethod
+    def poll(self, handles: Sequence[Handle]) -> dict[str, RunStatus]:
+        """State of every run in one call, keyed by run name."""
+
+    @abstractmethod
+    def read_output(
+        self, requests: Sequence[tuple[Handle, Offsets]], max_bytes: int
+    ) -> dict[str, Output]:
+        """Status-file and log bytes written since the offsets, at most ``max_bytes`` each."""
+
+    @abstractmethod
+    def stop(self, handle: Handle, graceful: bool) -> None:
+        """Ask the run to stop: SIGTERM (checkpoint, then exit) or at once."""
+
+    @abstractmethod
+    def cleanup(self, handle: Handle) -> None:
+        """Release what the run holds on the backend; results stay."""
+
+    def results_location(self, handle: Handle) -> str:
+        """Where the run's job writes results, as the backend names it."""
+        return str(handle.data.get("results_dir", ""))

@@ -1,0 +1,435 @@
+"""The process backend: runs each job's command as a local process group.
+
+Nothing lives in memory between calls. ``submit`` starts ``launcher`` (see its docstring
+for the process tree) and records the launcher's pid and start time in ``launch.json``
+and in the handle; ``poll``, ``read_output``, ``stop`` and ``cleanup`` work from the
+handle and the run directory alone, so any worker, including one that restarted, can
+manage any run. The layout is described in ``layout``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from backends.base import (
+    EXIT_PAUSED,
+    Backend,
+    Capability,
+    Handle,
+    Offsets,
+    Output,
+    RunSpec,
+    RunState,
+    RunStatus,
+)
+from backends.errors import BackendUnavailable, SubmitRejected
+from backends.process import layout, procfs
+from backends.process.files import read_json, write_json_atomic
+from schemas.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SECRET_PREFIX = "JOBYARD_"
+CONTRACT_PREFIX = "JY_"
+LAUNCH_TIMEOUT_SECONDS = 30.0
+VANISHED = "process vanished without an exit code"
+
+
+class ProcessBackend(Backend):
+    name: ClassVar[str] = "process"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.GRACEFUL_STOP, Capability.LOGS_BY_OFFSET}
+    )
+
+    def __init__(self, root: Path, grace_period_seconds: float = 30.0) -> None:
+        self.root = Path(root)
+        # The engine waits this long between stop(graceful=True) and stop(graceful=False);
+        # kept here so the backend can report it, the backend itself never sleeps on it.
+        self.grace_period_seconds = grace_period_seconds
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProcessBackend:
+        return cls(settings.runs_dir, settings.grace_period_seconds)
+
+    # -- submit ----------------------------------------------------------------------
+
+    def submit(self, spec: RunSpec) -> Handle:
+        run_dir, results_dir = self._dirs(spec)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            results_dir.mkdir(parents=True, exist_ok=True)
+            with _locked(layout.lock_file(run_dir)):
+                existing = read_json(layout.launch_file(run_dir))
+                if existing is not None:
+                    handle = _handle(spec, run_dir, results_dir, existing)
+                    logger.info("run %s already started (pid %d)", spec.name, handle.data["pid"])
+                    return handle
+                launch = self._launch(spec, run_dir, results_dir)
+                write_json_atomic(layout.launch_file(run_dir), launch)
+        except OSError as e:
+            raise BackendUnavailable(f"cannot start run {spec.name}: {e}") from e
+        except (KeyError, TypeError, ValueError) as e:
+            raise BackendUnavailable(f"run {spec.name}: unreadable launch.json: {e}") from e
+        logger.info("started run %s: pid %d in %s", spec.name, launch["pid"], run_dir)
+        return _handle(spec, run_dir, results_dir, launch)
+
+    def _dirs(self, spec: RunSpec) -> tuple[Path, Path]:
+        try:
+            return (
+                layout.run_dir(self.root, spec.job_id, spec.run),
+                layout.results_dir(self.root, spec.job_id),
+            )
+        except ValueError as e:
+            raise SubmitRejected(f"run {spec.name}: {e}") from e
+
+    def _launch(self, spec: RunSpec, run_dir: Path, results_dir: Path) -> dict[str, Any]:
+        """Write the spec, start the launcher and wait only until it reports its pid."""
+        try:
+            specs_text = json.dumps(spec.specs)
+        except (TypeError, ValueError) as e:
+            raise SubmitRejected(f"run {spec.name}: specs are not JSON: {e}") from e
+        (run_dir / layout.SPECS_FILE).write_text(specs_text, encoding="utf-8")
+        env = workload_env(spec, run_dir, results_dir)
+        reported = _start_launcher(spec.name, run_dir, results_dir, command(spec), env)
+        return {
+            "pid": reported["pid"],
+            "pgid": reported["pid"],  # the launcher called setsid(): it leads its group
+            "start_ticks": reported["start_ticks"],
+            "started_at": time.time(),
+        }
+
+    # -- poll ------------------------------------------------------------------------
+
+    def poll(self, handles: Sequence[Handle]) -> dict[str, RunStatus]:
+        try:
+            return {handle.name: self._status(handle) for handle in handles}
+        except OSError as e:
+            raise BackendUnavailable(f"cannot read run state: {e}") from e
+
+    def _status(self, handle: Handle) -> RunStatus:
+        run_dir = _run_dir(handle)
+        if run_dir is None or not run_dir.is_dir():
+            return RunStatus(RunState.LOST, reason=f"run directory of {handle.name} not found")
+        started_at = _started_at(run_dir)
+        finished = _finished_status(run_dir, started_at)
+        if finished is not None:
+            return finished
+        pid, ticks = _identity(handle)
+        if pid is None or ticks is None:
+            return RunStatus(RunState.LOST, reason=f"run {handle.name} has no launcher pid")
+        if procfs.is_alive(pid, ticks):
+            return RunStatus(RunState.RUNNING, started_at=started_at)
+        # The launcher writes exit.json and then exits: look again before calling it lost.
+        finished = _finished_status(run_dir, started_at)
+        if finished is not None:
+            return finished
+        logger.warning("run %s: launcher pid %d is gone without an exit code", handle.name, pid)
+        return RunStatus(RunState.KILLED, reason=VANISHED, started_at=started_at)
+
+    # -- read_output -----------------------------------------------------------------
+
+    def read_output(
+        self, requests: Sequence[tuple[Handle, Offsets]], max_bytes: int
+    ) -> dict[str, Output]:
+        try:
+            return {handle.name: _output(handle, where, max_bytes) for handle, where in requests}
+        except OSError as e:
+            raise BackendUnavailable(f"cannot read run output: {e}") from e
+
+    # -- stop / cleanup --------------------------------------------------------------
+
+    def stop(self, handle: Handle, graceful: bool) -> None:
+        # SIGTERM: the workload checkpoints and exits 75 (the launcher ignores it); SIGKILL: now.
+        signum = signal.SIGTERM if graceful else signal.SIGKILL
+        run_dir = _run_dir(handle)
+        if run_dir is not None and layout.exit_file(run_dir).exists():
+            logger.info("run %s already finished; nothing to stop", handle.name)
+            return
+        pid, ticks = _identity(handle)
+        if pid is None or ticks is None or not _group_is_ours(handle.name, pid, ticks):
+            return
+        try:
+            os.killpg(pid, signum)
+        except ProcessLookupError:
+            logger.info("run %s: process group %d already gone", handle.name, pid)
+            return
+        except OSError as e:
+            raise BackendUnavailable(f"cannot signal run {handle.name}: {e}") from e
+        logger.info("run %s: sent %s to process group %d", handle.name, signum.name, pid)
+
+    def cleanup(self, handle: Handle) -> None:
+        """Kill what still runs and drop the lock file; status, log and results stay."""
+        if self.poll([handle])[handle.name].state is RunState.RUNNING:
+            logger.warning("run %s still running at cleanup; killing it", handle.name)
+            self.stop(handle, graceful=False)
+        run_dir = _run_dir(handle)
+        if run_dir is None or not layout.launch_file(run_dir).exists():
+            return  # never launched: keep the lock, a submit may be racing us
+        try:
+            with _locked(layout.lock_file(run_dir)):
+                layout.lock_file(run_dir).unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass  # the run directory is gone already
+        except OSError as e:
+            raise BackendUnavailable(f"cannot clean up run {handle.name}: {e}") from e
+
+
+# -- launching -----------------------------------------------------------------------
+
+
+def command(spec: RunSpec) -> list[str]:
+    """The command to run; a bare ``python`` means the interpreter jobyard runs under."""
+    argv = [str(part) for part in spec.command]
+    if not argv:
+        raise SubmitRejected(f"run {spec.name}: empty command")
+    if argv[0] == "python":
+        argv[0] = sys.executable
+    return argv
+
+
+def workload_env(spec: RunSpec, run_dir: Path, results_dir: Path) -> dict[str, str]:
+    """The worker's environment minus every ``JOBYARD_*`` secret, plus the ``JY_*`` contract.
+
+    Inherited ``JY_*`` variables are dropped too, so a stale JY_PARENT_RESULTS_DIR from
+    the worker's own environment can never pose as this run's parent.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith((SECRET_PREFIX, CONTRACT_PREFIX))
+    }
+    env.update({str(k): str(v) for k, v in spec.env.items()})
+    env.update(
+        JY_JOB_ID=spec.job_id,
+        JY_RUN=str(spec.run),
+        JY_ACTION=spec.action,
+        JY_SPECS_FILE=str(layout.specs_file(run_dir)),
+        JY_RESULTS_DIR=str(results_dir),
+        JY_STATUS_FILE=str(layout.status_file(run_dir)),
+    )
+    if spec.parent is not None:
+        parent_results = spec.parent.data.get("results_dir")
+        if not parent_results:
+            raise SubmitRejected(f"run {spec.name}: parent {spec.parent.name} has no results_dir")
+        env["JY_PARENT_RESULTS_DIR"] = str(parent_results)
+    return {k: v for k, v in env.items() if not k.startswith(SECRET_PREFIX)}
+
+
+def _start_launcher(
+    name: str, run_dir: Path, results_dir: Path, argv: list[str], env: Mapping[str, str]
+) -> dict[str, Any]:
+    """Start the launcher and return what its detached half reports: pid and start ticks.
+
+    The first launcher process exits right after forking, so it is waited for here and
+    the worker keeps no child (and no zombie) behind.
+    """
+    read_fd, write_fd = os.pipe()
+    try:
+        launcher = [sys.executable, "-m", "backends.process.launcher", "--run-dir", str(run_dir)]
+        launcher += ["--report-fd", str(write_fd), "--", *argv]
+        with open(layout.log_file(run_dir), "ab") as log:
+            proc = subprocess.Popen(
+                launcher,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=results_dir,
+                env=dict(env),
+                start_new_session=True,
+                pass_fds=(write_fd,),
+            )
+        os.close(write_fd)
+        write_fd = -1
+        try:
+            text = _read_report(read_fd, time.monotonic() + LAUNCH_TIMEOUT_SECONDS)
+        finally:
+            returncode = _reap(proc)
+    finally:
+        os.close(read_fd)
+        if write_fd >= 0:
+            os.close(write_fd)
+    return _parse_report(name, text, returncode)
+
+
+def _read_report(fd: int, deadline: float) -> bytes:
+    """Everything written to the pipe until every writer closed it, or the deadline."""
+    chunks: list[bytes] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BackendUnavailable("launcher did not report its pid in time")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> int:
+    """Wait for the first launcher process, which exits right after forking."""
+    try:
+        return proc.wait(timeout=LAUNCH_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def _parse_report(name: str, text: bytes, returncode: int) -> dict[str, Any]:
+    try:
+        report = json.loads(text)
+        return {"pid": int(report["pid"]), "start_ticks": int(report["start_ticks"])}
+    except (ValueError, KeyError, TypeError) as e:
+        raise BackendUnavailable(
+            f"launcher of run {name} exited with {returncode} before starting it; see output.log"
+        ) from e
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Exclusive flock: one submit per run at a time, across threads and processes.
+
+    The kernel drops the lock when the holder dies, even by SIGKILL; the fd is not
+    inheritable, so the launcher never holds it.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+# -- reading state -------------------------------------------------------------------
+
+
+def _handle(spec: RunSpec, run_dir: Path, results_dir: Path, launch: Mapping[str, Any]) -> Handle:
+    return Handle(
+        ProcessBackend.name,
+        spec.name,
+        {
+            "job_id": spec.job_id,
+            "run": spec.run,
+            "run_dir": str(run_dir),
+            "results_dir": str(results_dir),
+            "pid": int(launch["pid"]),
+            "start_ticks": int(launch["start_ticks"]),
+        },
+    )
+
+
+def _run_dir(handle: Handle) -> Path | None:
+    value = handle.data.get("run_dir")
+    return Path(value) if value else None
+
+
+def _identity(handle: Handle) -> tuple[int | None, int | None]:
+    """(launcher pid, its start ticks) from the handle."""
+    pid, ticks = handle.data.get("pid"), handle.data.get("start_ticks")
+    return (
+        pid if isinstance(pid, int) else None,
+        ticks if isinstance(ticks, int) else None,
+    )
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _started_at(run_dir: Path) -> float | None:
+    try:
+        launch = read_json(layout.launch_file(run_dir)) or {}
+    except ValueError:
+        return None  # only informative; an unreadable launch.json must not hide the state
+    return _float(launch.get("started_at"))
+
+
+def _finished_status(run_dir: Path, started_at: float | None) -> RunStatus | None:
+    """The final state recorded by the launcher, or None while there is none."""
+    try:
+        doc = read_json(layout.exit_file(run_dir))
+        if doc is None:
+            return None
+        exit_code = int(doc["exit_code"])
+    except (KeyError, TypeError, ValueError) as e:
+        # Written atomically, so this is damage, not a race: report it, do not retry forever.
+        return RunStatus(RunState.FAILED, None, f"unreadable exit.json: {e}", started_at)
+    signum = doc.get("signal")
+    if exit_code == 0:
+        return RunStatus(RunState.SUCCEEDED, 0, "exit code 0", started_at)
+    if exit_code == EXIT_PAUSED:
+        return RunStatus(RunState.PAUSED, exit_code, "paused after checkpoint", started_at)
+    reason = f"killed by signal {signum}" if signum else f"exit code {exit_code}"
+    return RunStatus(RunState.FAILED, exit_code, reason, started_at)
+
+
+def _group_is_ours(name: str, pid: int, ticks: int) -> bool:
+    """Whether signalling process group ``pid`` can only reach this run.
+
+    The launcher leads the group. While it exists (even as a zombie) with the recorded
+    start ticks, the group is ours. If it is gone but processes remain in its group, the
+    kernel cannot reuse the number either, so those are the run's orphans. A different
+    start time means the pid now belongs to someone else: never signal that.
+    """
+    stat = procfs.read_stat(pid)
+    if stat is not None:
+        if stat.start_ticks != ticks:
+            logger.warning("run %s: pid %d was reused; not signalling it", name, pid)
+            return False
+        return True
+    if procfs.group_members(pid):
+        return True
+    logger.info("run %s: process group %d already gone", name, pid)
+    return False
+
+
+def _output(handle: Handle, offsets: Offsets, max_bytes: int) -> Output:
+    run_dir = _run_dir(handle)
+    if run_dir is None or max_bytes <= 0:
+        return Output()
+    # Look for exit.json *before* reading: only then is the workload done writing for sure.
+    finished = layout.exit_file(run_dir).exists()
+    status = _read_chunk(layout.status_file(run_dir), offsets.status, max_bytes)
+    at_end = finished and len(status) < max_bytes
+    return Output(
+        status=whole_lines(status, max_bytes, at_end),
+        log=_read_chunk(layout.log_file(run_dir), offsets.log, max_bytes),
+    )
+
+
+def _read_chunk(path: Path, offset: int, max_bytes: int) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(offset, 0))
+            return fh.read(max_bytes)
+    except FileNotFoundError:
+        return b""
+
+
+def whole_lines(data: bytes, max_bytes: int, at_end: bool) -> bytes:
+    """Cut ``data`` after its last newline so a reader never stores half a JSON line.
+
+    Two exceptions keep the reader moving: a single line longer than ``max_bytes`` comes
+    back as the ``max_bytes`` slice, and once the launcher recorded the exit and ``data``
+    reaches the end of the file (``at_end``), an unterminated last line is as complete as
+    it will ever be and comes back as it is.
+    """
+    if at_end:
+        return data
+    end = data.rfind(b"\n")
+    if end >= 0:
+        return data[: end + 1]
+    return data if len(data) >= max_bytes else b""

@@ -1,0 +1,267 @@
+"""Jobs: the lifecycle enum and the wire schemas of the unified jobs endpoint
+(seed 000 "Object Detection Use Case Example with API v2"; enums and limits
+from seed 001; the ``job_details`` result shape from seed 002)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from schemas.common import ListArgsSchema, PaginationInfoSchema, StrictSchema, Timestamp
+
+
+class JobState(enum.StrEnum):
+    """TAO's spelling. Every change is a compare-and-set from the states in TRANSITIONS."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    DONE = "Done"
+    ERROR = "Error"
+    CANCELING = "Canceling"
+    CANCELED = "Canceled"
+    PAUSING = "Pausing"
+    PAUSED = "Paused"
+    RESUMING = "Resuming"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_STATES
+
+    @property
+    def active(self) -> bool:
+        """A run may exist on a backend that reconcile must watch."""
+        return self in ACTIVE_STATES
+
+
+FINAL_STATES = frozenset({JobState.DONE, JobState.ERROR, JobState.CANCELED})
+ACTIVE_STATES = frozenset(
+    {JobState.PENDING, JobState.RUNNING, JobState.CANCELING, JobState.PAUSING, JobState.RESUMING}
+)
+
+# target state -> states it may be reached from
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.RUNNING: frozenset({JobState.PENDING, JobState.RESUMING}),
+    JobState.DONE: frozenset({JobState.PENDING, JobState.RUNNING, JobState.RESUMING}),
+    JobState.ERROR: frozenset(
+        {JobState.PENDING, JobState.RUNNING, JobState.RESUMING, JobState.PAUSING}
+    ),
+    JobState.CANCELING: frozenset(
+        {JobState.PENDING, JobState.RUNNING, JobState.PAUSING, JobState.RESUMING}
+    ),
+    JobState.CANCELED: frozenset({JobState.CANCELING, JobState.PAUSED}),
+    JobState.PAUSING: frozenset({JobState.RUNNING}),
+    JobState.PAUSED: frozenset({JobState.PAUSING, JobState.RUNNING}),
+    JobState.RESUMING: frozenset({JobState.PAUSED}),
+}
+
+
+def sources(target: JobState) -> list[str]:
+    return [s.value for s in TRANSITIONS[target]]
+
+
+# --- enums from seed 001 --------------------------------------------------------------
+
+ACTIONS = (
+    "dataset_convert", "convert", "convert_efficientdet_tf2", "kmeans", "augment", "train",
+    "evaluate", "prune", "retrain", "export", "gen_trt_engine", "trtexec", "inference",
+    "annotation", "analyze", "validate", "auto_label", "calibration_tensorfile", "distill",
+    "dataset_convert_gaze", "validate_images", "batchinfer", "generate", "auto3dseg",
+    "validate_annotations", "annotation_format_convert",
+)  # fmt: skip
+NETWORK_ARCHS = (
+    "character_recognition", "bevfusion", "analytics", "ocdnet", "mae", "image_classification",
+    "rtdetr", "visual_changenet", "classification_tf2", "ocrnet", "mal", "classification_pyt",
+    "maxine_eye_contact", "grounding_dino", "dino", "monai_detection", "pose_classification",
+    "monai_automl_generated", "nvdinov2", "segformer", "stylegan_xl", "maxine_dataset",
+    "monai_annotation", "augmentation", "vila", "ml_recog", "monai_vista3d", "re_identification",
+    "monai_automl", "mask2former", "optical_inspection", "monai_vista2d", "monai_genai", "image",
+    "deformable_detr", "monai_segmentation", "object_detection", "monai_custom",
+    "mask_grounding_dino", "monai_maisi", "centerpose", "efficientdet_tf2", "action_recognition",
+    "annotations", "auto_label", "segmentation", "monai_classification", "pointpillars", "vlm",
+    "detectnet_v2", "unet",
+)  # fmt: skip
+KINDS = ("experiment", "dataset")
+BACKEND_TYPES = ("local", "slurm", "lepton")
+URI_SCHEMES = ("aws", "azure", "lustre", "file", "seaweedfs", "https", "http")
+# Actions that read their input from parent_job_id (seed 000, "Datasets").
+DERIVED_ACTIONS = frozenset({"evaluate", "export", "inference", "gen_trt_engine", "retrain"})
+ID = validate.Length(1, 36)
+
+
+def _dataset_uri(value: str) -> None:
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        if value.startswith("/"):
+            return  # a local path, as TAO accepts
+        raise ma.ValidationError("must be a URI (aws://, file://, ...) or an absolute path")
+    if scheme not in URI_SCHEMES or not rest:
+        raise ma.ValidationError(f"scheme must be one of {', '.join(URI_SCHEMES)}")
+
+
+_URI = fields.String(validate=[validate.Length(1, 2048), _dataset_uri])
+
+
+class BackendDetailsSchema(StrictSchema):
+    backend_type = fields.String(required=True, validate=validate.OneOf(BACKEND_TYPES))
+    partition = fields.String(validate=validate.Length(1, 255))
+    cluster_name = fields.String(validate=validate.Length(1, 255))
+    platform_id = fields.String(validate=validate.Length(1, 255))
+    num_gpus = fields.Integer(validate=validate.Range(0, 1024))
+    gpu_type = fields.String(validate=validate.Length(1, 100))
+
+
+class AutomlSettingsSchema(StrictSchema):
+    automl_enabled = fields.Boolean(load_default=False)
+
+    @ma.validates("automl_enabled")
+    def _no_automl(self, value: bool, **_: Any) -> None:
+        if value:
+            raise ma.ValidationError("AutoML is not supported yet; set automl_enabled to false")
+
+
+class JobCreateSchema(StrictSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
+    name = fields.String(load_default="", validate=validate.Length(max=500))
+    description = fields.String(load_default="", validate=validate.Length(max=1000))
+    network_arch = fields.String(validate=validate.OneOf(NETWORK_ARCHS))
+    specs = fields.Dict(keys=fields.String(), load_default=None, allow_none=True)
+    workspace = fields.String(validate=ID, allow_none=True)
+    train_dataset_uris = fields.List(_URI, validate=validate.Length(max=100))
+    eval_dataset_uri = _URI
+    inference_dataset_uri = _URI
+    calibration_dataset_uri = _URI
+    dataset_format = fields.String(validate=validate.Length(1, 100))
+    dataset_type = fields.String(validate=validate.Length(1, 100))
+    skip_dataset_validation = fields.Boolean()
+    base_experiment_ids = fields.List(fields.String(validate=ID), validate=validate.Length(max=2))
+    parent_job_id = fields.String(validate=validate.Length(max=36), allow_none=True)
+    backend_details = fields.Nested(BackendDetailsSchema)
+    timeout_minutes = fields.Integer(validate=validate.Range(min=1))
+    encryption_key = fields.String(validate=validate.Length(max=100))
+    automl_settings = fields.Nested(AutomlSettingsSchema)
+    retain_checkpoints_for_resume = fields.Boolean(load_default=False)
+    early_stop_epoch = fields.Integer(validate=validate.Range(min=1), allow_none=True)
+    force_create = fields.Boolean(load_default=False)
+
+    @ma.validates_schema(skip_on_field_errors=True)
+    def _kind_matches(self, data: dict[str, Any], **_: Any) -> None:
+        if data["kind"] == "dataset":
+            raise ma.ValidationError(
+                "dataset jobs are not supported yet; jobyard runs experiment jobs", "kind"
+            )
+
+
+class JobListArgsSchema(ListArgsSchema):
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    action = fields.String(validate=validate.OneOf(ACTIONS))
+    status = fields.String(validate=validate.OneOf([s.value for s in JobState]))
+    network_arch = fields.String(validate=validate.OneOf(NETWORK_ARCHS))
+
+
+class DetailedStatusSchema(ma.Schema):
+    date = fields.String()
+    time = fields.String()
+    message = fields.String()
+    status = fields.String()
+
+
+class JobDetailsSchema(ma.Schema):
+    """The result block of seed 002, filled from the workload's status events."""
+
+    detailed_status = fields.Nested(DetailedStatusSchema)
+    graphical = fields.List(fields.Dict())
+    categorical = fields.List(fields.Dict())
+    kpi = fields.List(fields.Dict())
+    stats = fields.List(fields.Dict())
+    epoch = fields.Integer(allow_none=True)
+    cur_epoch = fields.Float(allow_none=True)
+    max_epoch = fields.Integer(allow_none=True)
+    time_per_epoch = fields.String(allow_none=True)
+    eta = fields.String(allow_none=True)
+    checkpoint = fields.String(allow_none=True)
+
+
+class JobSchema(ma.Schema):
+    id = fields.String()
+    user_id = fields.String()
+    kind = fields.String()
+    action = fields.String()
+    name = fields.String()
+    description = fields.String()
+    network_arch = fields.String()
+    status = fields.String()
+    specs = fields.Dict()
+    workspace = fields.String(allow_none=True)
+    train_dataset_uris = fields.List(fields.String())
+    eval_dataset_uri = fields.String()
+    inference_dataset_uri = fields.String()
+    calibration_dataset_uri = fields.String()
+    base_experiment_ids = fields.List(fields.String())
+    parent_job_id = fields.String(allow_none=True)
+    backend_details = fields.Dict()
+    timeout_minutes = fields.Integer()
+    retain_checkpoints_for_resume = fields.Boolean()
+    early_stop_epoch = fields.Integer(allow_none=True)
+    run = fields.Integer(metadata={"description": "Current run: 1, then +1 per resume"})
+    created_on = Timestamp()
+    last_modified = Timestamp()
+    started_on = Timestamp(metadata={"description": "When the current run began running"})
+    finished_on = Timestamp()
+    job_details = fields.Nested(JobDetailsSchema)
+
+
+class JobListSchema(ma.Schema):
+    jobs = fields.List(fields.Nested(JobSchema))
+    pagination_info = fields.Nested(PaginationInfoSchema)
+
+
+class LogArgsSchema(StrictSchema):
+    offset = fields.Integer(validate=validate.Range(min=0))
+    tail = fields.Integer(validate=validate.Range(1, 100_000))
+    limit = fields.Integer(load_default=1_000_000, validate=validate.Range(1, 10_000_000))
+
+
+class EventArgsSchema(StrictSchema):
+    automl_experiment_number = fields.Integer(validate=validate.Range(min=0))
+    run = fields.Integer(validate=validate.Range(min=1))
+    after_seq = fields.Integer(validate=validate.Range(min=0))
+    detailed = fields.Boolean(load_default=False)
+
+
+class EventsSchema(ma.Schema):
+    events = fields.List(fields.Raw())
+
+
+class SchemaArgsSchema(StrictSchema):
+    action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
+    base_experiment_id = fields.String(validate=ID)
+    network_arch = fields.String(validate=validate.OneOf(NETWORK_ARCHS))
+
+
+class SpecSchemaSchema(ma.Schema):
+    default = fields.Dict()
+    schema = fields.Dict()
+
+
+class BaseExperimentSchema(ma.Schema):
+    id = fields.String()
+    name = fields.String()
+    network_arch = fields.String()
+    ngc_path = fields.String()
+    description = fields.String()
+    actions = fields.List(fields.String())
+    is_base_experiment = fields.Boolean()
+
+
+class BaseExperimentListSchema(ma.Schema):
+    base_experiments = fields.List(fields.Nested(BaseExperimentSchema))
+
+
+class JobIdsSchema(StrictSchema):
+    job_ids = fields.List(
+        fields.String(validate=ID), required=True, validate=validate.Length(1, 1000)
+    )

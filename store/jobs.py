@@ -1,0 +1,238 @@
+"""Jobs: one document per job, changed only by compare-and-set.
+
+The document is the source of truth for a job; Redis only carries "look at
+job X" messages. Fields the engine owns (``handle``, ``offsets``, ``claim``)
+are never shown to clients; ``public()`` is the wire view.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.database import Database
+
+from schemas.events import SERIES_LIMIT, Summary, graphical
+from schemas.job import ACTIVE_STATES, JobState, sources
+from store.cas import compare_and_set
+from store.errors import Conflict, NotFound
+from store.paging import Page, fetch_page
+from store.timeutil import utcnow
+
+Doc = dict[str, Any]
+INTERNAL = ("_id", "org", "handle", "submitted", "offsets", "claim_until", "enqueued_at", "series",
+            "log_bytes", "stop", "requested", "backend", "dispatch_attempts", "runs",
+            "encryption_key", "events_stored", "results")  # fmt: skip
+ACTIVE = [s.value for s in ACTIVE_STATES]
+
+
+def public(doc: Mapping[str, Any]) -> Doc:
+    out = {k: v for k, v in doc.items() if k not in INTERNAL}
+    out["id"] = doc["_id"]
+    details = dict(doc.get("job_details") or {})
+    details["graphical"] = graphical(doc.get("series") or {})
+    out["job_details"] = details
+    return out
+
+
+class Jobs:
+    def __init__(self, db: Database[Doc]) -> None:
+        self._coll = db["jobs"]
+
+    # --- client-facing ----------------------------------------------------------------
+
+    def create(self, org: str, user_id: str, fields: Mapping[str, Any], backend: str) -> Doc:
+        now = utcnow()
+        doc: Doc = {
+            **fields,
+            "_id": str(uuid.uuid4()),
+            "org": org,
+            "user_id": user_id,
+            "backend": backend,
+            "status": JobState.PENDING.value,
+            "run": 1,
+            "handle": None,
+            "submitted": False,
+            "claim_until": 0.0,
+            "offsets": {"status": 0, "log": 0, "status_lines": 0},
+            "log_bytes": 0,
+            "job_details": {"detailed_status": {"message": "waiting for a worker", "status": ""}},
+            "series": {},
+            "created_on": now,
+            "last_modified": now,
+            "enqueued_at": now,
+            "dispatch_attempts": 0,
+        }
+        self._coll.insert_one(doc)
+        return doc
+
+    def get(self, org: str, job_id: str) -> Doc:
+        doc = self._coll.find_one({"_id": job_id, "org": org})
+        if doc is None:
+            raise NotFound("job", job_id)
+        return doc
+
+    def list_page(self, org: str, page: Page, filters: Mapping[str, Any]) -> tuple[list[Doc], Any]:
+        query: Doc = {"org": org}
+        for key in ("kind", "action", "status", "network_arch"):
+            if filters.get(key):
+                query[key] = filters[key]
+        if filters.get("name"):
+            query["name"] = {"$regex": re.escape(filters["name"])}
+        return fetch_page(self._coll, query, page)
+
+    def delete(self, org: str, job_id: str) -> Doc:
+        doc = self._coll.find_one_and_delete(
+            {"_id": job_id, "org": org, "status": {"$nin": ACTIVE}}
+        )
+        if doc is not None:
+            return doc
+        current = self.get(org, job_id)  # raises NotFound
+        raise Conflict(f"job {job_id} is {current['status']}; cancel it before deleting it")
+
+    def request_cancel(self, org: str, job_id: str) -> Doc:
+        now = utcnow()
+        try:
+            return compare_and_set(
+                self._coll,
+                "job",
+                {"_id": job_id, "org": org},
+                "status",
+                [JobState.PAUSED.value],
+                {
+                    "$set": {
+                        "status": JobState.CANCELED.value,
+                        "finished_on": now,
+                        "last_modified": now,
+                        "job_details.detailed_status.message": "canceled while paused",
+                    }
+                },
+            )
+        except Conflict:
+            pass
+        return compare_and_set(
+            self._coll, "job", {"_id": job_id, "org": org}, "status",
+            sources(JobState.CANCELING),
+            {"$set": {"status": JobState.CANCELING.value, "requested": "cancel",
+                      "last_modified": now}},
+        )  # fmt: skip
+
+    def children_of(self, org: str, job_id: str) -> int:
+        return self._coll.count_documents({"org": org, "parent_job_id": job_id})
+
+    # --- engine-facing ------------------------------------------------------------------
+
+    def find(self, job_id: str) -> Doc | None:
+        return self._coll.find_one({"_id": job_id})
+
+    def claim_dispatch(self, job_id: str, lease_seconds: float) -> Doc | None:
+        """Take the right to submit the current run; None if another worker has it."""
+        now = utcnow()
+        return self._coll.find_one_and_update(
+            {
+                "_id": job_id,
+                "status": {"$in": [JobState.PENDING.value, JobState.RESUMING.value]},
+                "submitted": False,
+                "claim_until": {"$lt": now},
+            },
+            {"$set": {"claim_until": now + lease_seconds}, "$inc": {"dispatch_attempts": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def release_claim(self, job_id: str) -> None:
+        self._coll.update_one({"_id": job_id}, {"$set": {"claim_until": 0.0}})
+
+    def set_handle(self, job_id: str, run: int, handle: Doc, message: str) -> Doc | None:
+        """Record the submitted run whatever the job's state: a cancel that raced
+        the submit must still find the run to stop."""
+        return self._coll.find_one_and_update(
+            {"_id": job_id, "run": run, "submitted": False},
+            {"$set": {"handle": handle, "submitted": True, "claim_until": 0.0,
+                      "last_modified": utcnow(),
+                      "job_details.detailed_status.message": message}},
+            return_document=ReturnDocument.AFTER,
+        )  # fmt: skip
+
+    def transition(
+        self, job_id: str, target: JobState, changes: Mapping[str, Any] | None = None
+    ) -> Doc:
+        update: Doc = {"$set": {"status": target.value, "last_modified": utcnow(),
+                                **(changes or {})}}  # fmt: skip
+        return compare_and_set(
+            self._coll, "job", {"_id": job_id}, "status", sources(target), update
+        )
+
+    def update_fields(self, job_id: str, status: str, changes: Mapping[str, Any]) -> Doc | None:
+        """Set fields only while the job is still in ``status``."""
+        return self._coll.find_one_and_update(
+            {"_id": job_id, "status": status},
+            {"$set": {**changes, "last_modified": utcnow()}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def watched(self, backend: str) -> list[Doc]:
+        """Every job of this backend with a run that reconcile must look at."""
+        return list(self._coll.find({"backend": backend, "status": {"$in": ACTIVE},
+                                     "submitted": True}))  # fmt: skip
+
+    def backends_to_watch(self) -> list[str]:
+        groups = self._coll.aggregate([
+            {"$match": {"status": {"$in": ACTIVE}, "submitted": True}},
+            {"$group": {"_id": "$backend"}},
+        ])  # fmt: skip
+        return sorted(str(g["_id"]) for g in groups)
+
+    def unsubmitted(self, older_than: float) -> list[Doc]:
+        """Jobs waiting for a dispatch that may have been lost with its message."""
+        return list(self._coll.find(
+            {"status": {"$in": [JobState.PENDING.value, JobState.RESUMING.value,
+                                JobState.CANCELING.value]},
+             "submitted": False, "enqueued_at": {"$lt": older_than},
+             "claim_until": {"$lt": utcnow()}},
+            {"_id": 1, "backend": 1, "status": 1, "enqueued_at": 1},
+        ))  # fmt: skip
+
+    def mark_enqueued(self, job_id: str, previous: float) -> bool:
+        result = self._coll.update_one(
+            {"_id": job_id, "enqueued_at": previous}, {"$set": {"enqueued_at": utcnow()}}
+        )
+        return result.modified_count == 1
+
+    def advance_output(
+        self,
+        job: Mapping[str, Any],
+        offsets: Mapping[str, int],
+        log_bytes: int,
+        summary: Summary,
+        new_events: int,
+    ) -> bool:
+        """Move the read offsets forward and fold new events into job_details.
+
+        Conditional on the offsets the caller read from: if another reconcile
+        advanced them first, nothing is applied twice.
+        """
+        old = job["offsets"]
+        query = {"_id": job["_id"], "run": job["run"], "log_bytes": job["log_bytes"],
+                 **{f"offsets.{k}": v for k, v in old.items()}}  # fmt: skip
+        changes: Doc = {f"offsets.{k}": v for k, v in offsets.items()}
+        changes["log_bytes"] = log_bytes
+        changes.update({f"job_details.{k}": v for k, v in summary.details.items()})
+        update: Doc = {"$set": changes, "$inc": {"events_stored": new_events}}
+        if summary.series:
+            # x and y as two arrays of numbers: nested arrays do not survive every
+            # MongoDB-wire server (nx-27017 stores them as strings)
+            push: Doc = {}
+            for metric, points in summary.series.items():
+                for axis, values in (("x", [p[0] for p in points]), ("y", [p[1] for p in points])):
+                    push[f"series.{metric}.{axis}"] = {"$each": values, "$slice": -SERIES_LIMIT}
+            update["$push"] = push
+        return self._coll.update_one(query, update).modified_count == 1
+
+    def reset_event_count(self, job_id: str, count: int) -> None:
+        self._coll.update_one({"_id": job_id}, {"$set": {"events_stored": count}})
+
+    def ids_in_org(self, org: str, ids: Iterable[str]) -> list[Doc]:
+        return list(self._coll.find({"org": org, "_id": {"$in": list(ids)}}))

@@ -1,0 +1,52 @@
+"""What tasks need, built lazily once per worker process (after the fork:
+a MongoClient must not cross one) and kept on the Celery app, not in globals."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from backends import registry
+from backends.base import Backend
+from schemas.settings import Settings
+from store import Store, connect
+from store.crypto import Cipher
+
+ATTRIBUTE = "jobyard_context"
+
+
+@dataclass
+class Context:
+    settings: Settings
+    store: Store
+    redis: redis.Redis
+    celery: Any
+    _backends: dict[str, Backend] = field(default_factory=dict)
+
+    def backend(self, name: str) -> Backend:
+        if name not in self._backends:
+            self._backends[name] = registry.create(name, self.settings)
+        return self._backends[name]
+
+    def lock(self, name: str, seconds: float) -> bool:
+        """A Redis lease so that two ticks or reconciles of one backend never overlap."""
+        return bool(self.redis.set(f"jobyard:lock:{name}", os.getpid(), nx=True,
+                                   px=max(1, int(seconds * 1000))))  # fmt: skip
+
+    def unlock(self, name: str) -> None:
+        self.redis.delete(f"jobyard:lock:{name}")
+
+
+def context_for(app: Any) -> Context:
+    ctx: Context | None = getattr(app, ATTRIBUTE, None)
+    if ctx is None or getattr(app, ATTRIBUTE + "_pid", None) != os.getpid():
+        settings: Settings = app.conf.jobyard_settings
+        assert settings.mongo_uri and settings.redis_url and settings.encryption_key
+        store = connect(settings.mongo_uri, settings.mongo_db, Cipher(settings.encryption_key))
+        ctx = Context(settings, store, redis.Redis.from_url(settings.redis_url), app)
+        setattr(app, ATTRIBUTE, ctx)
+        setattr(app, ATTRIBUTE + "_pid", os.getpid())
+    return ctx

@@ -1,0 +1,72 @@
+"""The job state machine as one pure function: given what the store says and
+what the backend reports, what should happen now. Reconcile applies the
+answer with compare-and-set writes, so a stale decision changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends.base import RunState, RunStatus
+from schemas.job import JobState
+
+STOP_CANCEL = "cancel"
+STOP_TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class Decision:
+    target: JobState | None = None  # a state change to make
+    message: str = ""  # detailed_status message to show
+    stop: str | None = None  # "graceful" or "kill": signal the run
+    stop_reason: str | None = None  # recorded with the first stop signal
+    changes: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _finished(job: Mapping[str, Any], status: RunStatus) -> Decision:
+    state = JobState(job["status"])
+    stop = job.get("stop") or {}
+    if state is JobState.CANCELING:
+        return Decision(JobState.CANCELED, "canceled by request")
+    if stop.get("reason") == STOP_TIMEOUT:
+        minutes = job.get("timeout_minutes")
+        return Decision(JobState.ERROR, f"timeout: the run exceeded timeout_minutes={minutes}")
+    if status.state is RunState.SUCCEEDED:
+        return Decision(JobState.DONE, "completed")
+    if status.state is RunState.PAUSED:
+        return Decision(JobState.PAUSED, "paused with a checkpoint; resume to continue")
+    detail = status.reason or status.state.value
+    last = (job.get("job_details") or {}).get("detailed_status") or {}
+    if last.get("status") == "FAILURE" and last.get("message"):
+        detail = f"{detail}: {last['message']}"  # the workload's own words
+    return Decision(JobState.ERROR, f"run {status.state.value}: {detail}")
+
+
+def decide(job: Mapping[str, Any], status: RunStatus, now: float, grace_seconds: float) -> Decision:
+    state = JobState(job["status"])
+    if status.state.finished:
+        return _finished(job, status)
+    stop = job.get("stop") or {}
+    if stop:
+        if not stop.get("killed_at") and now - float(stop["sent_at"]) >= grace_seconds:
+            return Decision(stop="kill", message=f"{stop['reason']}: grace period over, killing")
+        return Decision()
+    if state is JobState.CANCELING:
+        return Decision(stop="graceful", stop_reason=STOP_CANCEL, message="canceling")
+    if state is JobState.PENDING and status.state is RunState.RUNNING:
+        return Decision(JobState.RUNNING, "running",
+                        changes={"started_on": status.started_at or now})  # fmt: skip
+    if state is JobState.RUNNING and _timed_out(job, now):
+        minutes = job.get("timeout_minutes")
+        return Decision(stop="graceful", stop_reason=STOP_TIMEOUT,
+                        message=f"timeout_minutes={minutes} reached: stopping the run")  # fmt: skip
+    if state is JobState.PENDING and status.reason:
+        return Decision(message=status.reason)
+    return Decision()
+
+
+def _timed_out(job: Mapping[str, Any], now: float) -> bool:
+    started = job.get("started_on")
+    limit = job.get("timeout_minutes")
+    return bool(started and limit and now - float(started) > float(limit) * 60)

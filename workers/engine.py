@@ -1,0 +1,221 @@
+"""Dispatch, reconcile and tick: the three short, idempotent steps that move
+every job through its lifecycle. Celery tasks in ``workers.tasks`` are thin
+wrappers around these functions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from backends.base import Handle, Offsets, Output, RunState, RunStatus
+from backends.errors import BackendError, BackendUnavailable
+from schemas.events import parse_status_lines, summarize
+from schemas.experiments import NoWorkload
+from schemas.job import JobState
+from store.errors import StaleState
+from store.timeutil import utcnow
+from workers import enqueue
+from workers.context import Context
+from workers.decide import Decision, decide
+from workers.runspec import run_spec
+
+logger = logging.getLogger(__name__)
+
+
+# --- dispatch -------------------------------------------------------------------------
+
+
+def dispatch(ctx: Context, job_id: str) -> str:
+    """Submit the job's current run. Safe to run twice, or after a crash midway:
+    the claim keeps two workers apart and the backend finds a run it already
+    started by its deterministic name."""
+    job = ctx.store.jobs.claim_dispatch(job_id, ctx.settings.dispatch_lease_seconds)
+    if job is None:
+        return "skipped"
+    try:
+        spec = run_spec(job, _parent_handle(ctx, job))
+        backend = ctx.backend(job["backend"])
+        handle = backend.submit(spec)
+    except BackendUnavailable:
+        ctx.store.jobs.release_claim(job_id)
+        raise  # transient: the task retries with backoff
+    except (BackendError, NoWorkload, ValueError) as e:
+        logger.warning("job %s: submit refused: %s", job_id, e)
+        _fail(ctx, job_id, f"submit failed: {e}")
+        return "failed"
+    ctx.store.jobs.set_handle(job_id, spec.run, handle.to_doc(), f"submitted as {spec.name}")
+    logger.info("job %s: run %s submitted to %s", job_id, spec.run, job["backend"])
+    # One immediate look, so a run that starts at once shows Running at once.
+    status = backend.poll([handle]).get(handle.name)
+    if status is not None and status.state is RunState.RUNNING:
+        _try_transition(ctx, job_id, JobState.RUNNING, "running",
+                        {"started_on": status.started_at or utcnow()})  # fmt: skip
+    return "submitted"
+
+
+def _parent_handle(ctx: Context, job: Mapping[str, Any]) -> Handle | None:
+    parent_id = job.get("parent_job_id")
+    if not parent_id:
+        return None
+    parent = ctx.store.jobs.find(parent_id)
+    if parent is None or not parent.get("handle"):
+        raise ValueError(f"parent job {parent_id} has no run to read results from")
+    return Handle.from_doc(parent["handle"])
+
+
+def _fail(ctx: Context, job_id: str, message: str) -> None:
+    _try_transition(ctx, job_id, JobState.ERROR, message, {"finished_on": utcnow(),
+                                                          "claim_until": 0.0})  # fmt: skip
+
+
+def _try_transition(
+    ctx: Context, job_id: str, target: JobState, message: str, changes: Mapping[str, Any]
+) -> bool:
+    try:
+        ctx.store.jobs.transition(job_id, target, {
+            **changes, "job_details.detailed_status.message": message,
+            "job_details.detailed_status.status": target.value})  # fmt: skip
+    except StaleState as e:
+        logger.info("job %s: not moved to %s: %s", job_id, target.value, e)
+        return False
+    return True
+
+
+# --- reconcile ------------------------------------------------------------------------
+
+
+def reconcile(ctx: Context, backend_name: str) -> int:
+    """One pass over every watched job of one backend: one poll and one output
+    read for all of them, whatever their number. Returns jobs looked at."""
+    lease = max(ctx.settings.reconcile_interval_seconds * 5, 30.0)
+    if not ctx.lock(f"reconcile:{backend_name}", lease):
+        return 0
+    try:
+        jobs = ctx.store.jobs.watched(backend_name)
+        if not jobs:
+            return 0
+        backend = ctx.backend(backend_name)
+        handles = [Handle.from_doc(job["handle"]) for job in jobs]
+        statuses = backend.poll(handles)
+        limit = ctx.settings.log_chunk_bytes
+        requests = [(h, Offsets(j["offsets"]["status"], j["offsets"]["log"]))
+                    for h, j in zip(handles, jobs, strict=True)]  # fmt: skip
+        outputs = backend.read_output(requests, limit)
+        _ingest(ctx, jobs, handles, outputs)
+        now = utcnow()
+        for job, handle in zip(jobs, handles, strict=True):
+            status = statuses.get(handle.name, RunStatus(RunState.LOST, reason="unknown run"))
+            drained = _drained(outputs.get(handle.name), limit)
+            if status.state.finished:
+                if not drained:
+                    continue  # finalize once every byte it wrote has been stored
+                job = ctx.store.jobs.find(job["_id"]) or job  # with this tick's events
+            _apply(ctx, job, handle, decide(job, status, now, ctx.settings.grace_period_seconds))
+        return len(jobs)
+    finally:
+        ctx.unlock(f"reconcile:{backend_name}")
+
+
+def _drained(output: Output | None, limit: int) -> bool:
+    return output is None or (len(output.status) < limit and len(output.log) < limit)
+
+
+def _ingest(
+    ctx: Context, jobs: Sequence[Mapping[str, Any]], handles: Sequence[Handle],
+    outputs: Mapping[str, Output],
+) -> None:  # fmt: skip
+    """Store new events (one insert_many for all jobs) and log bytes, then
+    advance each job's offsets with a compare-and-set."""
+    parsed = {}
+    batch: list[tuple[str, str, int, list[dict[str, Any]]]] = []
+    for job, handle in zip(jobs, handles, strict=True):
+        output = outputs.get(handle.name)
+        if output is None:
+            continue
+        result = parse_status_lines(output.status, job["offsets"].get("status_lines", 0))
+        parsed[job["_id"]] = result
+        if result.events:
+            batch.append((job["_id"], job["org"], job["run"], result.events))
+    ctx.store.events.ingest_many(batch)
+    for job, handle in zip(jobs, handles, strict=True):
+        output = outputs.get(handle.name)
+        read = parsed.get(job["_id"])
+        if output is None or read is None or (not read.consumed and not output.log):
+            continue
+        stored = 0
+        if output.log:
+            stored = ctx.store.logs.append(job["_id"], job["org"], job["run"],
+                                           job["log_bytes"], output.log)  # fmt: skip
+        offsets = {"status": job["offsets"]["status"] + read.consumed,
+                   "status_lines": job["offsets"].get("status_lines", 0) + read.lines,
+                   "log": job["offsets"]["log"] + stored}  # fmt: skip
+        summary = summarize(read.events)
+        new_events = len(read.events)
+        if ctx.store.jobs.advance_output(
+            job, offsets, job["log_bytes"] + stored, summary, new_events
+        ):
+            _retain(ctx, job, job["log_bytes"] + stored, new_events)
+
+
+def _retain(ctx: Context, job: Mapping[str, Any], log_bytes: int, new_events: int) -> None:
+    settings = ctx.settings
+    if log_bytes > settings.log_retention_bytes:
+        ctx.store.logs.trim(job["_id"], log_bytes, settings.log_retention_bytes)
+    if job.get("events_stored", 0) + new_events > settings.event_retention:
+        ctx.store.events.trim(job["_id"], settings.event_retention)
+        ctx.store.jobs.reset_event_count(job["_id"], settings.event_retention)
+
+
+def _apply(ctx: Context, job: Mapping[str, Any], handle: Handle, decision: Decision) -> None:
+    job_id = job["_id"]
+    if decision.stop:
+        try:
+            ctx.backend(job["backend"]).stop(handle, graceful=decision.stop == "graceful")
+        except BackendUnavailable as e:
+            logger.warning("job %s: stop failed, retrying next tick: %s", job_id, e)
+            return
+        now = utcnow()
+        changes: dict[str, Any] = {"job_details.detailed_status.message": decision.message}
+        if decision.stop_reason:
+            changes["stop"] = {"reason": decision.stop_reason, "sent_at": now, "killed_at": None}
+        if decision.stop == "kill":
+            changes["stop.killed_at"] = now
+        ctx.store.jobs.update_fields(job_id, job["status"], changes)
+        logger.info("job %s: %s stop sent (%s)", job_id, decision.stop, decision.message)
+    if decision.target is not None:
+        changes = dict(decision.changes)
+        if decision.target.final or decision.target is JobState.PAUSED:
+            changes["finished_on"] = utcnow()
+        if _try_transition(ctx, job_id, decision.target, decision.message, changes):
+            logger.info("job %s: %s -> %s", job_id, job["status"], decision.target.value)
+            if decision.target.final:
+                ctx.backend(job["backend"]).cleanup(handle)
+    elif decision.message and not decision.stop:
+        ctx.store.jobs.update_fields(
+            job_id, job["status"], {"job_details.detailed_status.message": decision.message}
+        )
+
+
+# --- tick -----------------------------------------------------------------------------
+
+
+def tick(ctx: Context) -> dict[str, int]:
+    """The periodic heartbeat (one beat; a Redis lease makes a second harmless):
+    re-send dispatches MongoDB says are due, and ask each backend with jobs to
+    reconcile on its own queue."""
+    settings = ctx.settings
+    if not ctx.lock("tick", settings.reconcile_interval_seconds * 0.9):
+        return {"redispatched": 0, "reconciles": 0}
+    redispatched = 0
+    for job in ctx.store.jobs.unsubmitted(utcnow() - settings.redispatch_after_seconds):
+        if job["status"] == JobState.CANCELING.value:
+            _try_transition(ctx, job["_id"], JobState.CANCELED, "canceled before it started",
+                            {"finished_on": utcnow()})  # fmt: skip
+        elif ctx.store.jobs.mark_enqueued(job["_id"], job["enqueued_at"]):
+            redispatched += enqueue.dispatch(ctx.celery, job["_id"], job["backend"])
+    backends = ctx.store.jobs.backends_to_watch()
+    for name in backends:
+        ctx.celery.send_task(enqueue.RECONCILE, args=[name], queue=name,
+                             expires=max(settings.reconcile_interval_seconds * 3, 5))  # fmt: skip
+    return {"redispatched": redispatched, "reconciles": len(backends)}

@@ -1,0 +1,25 @@
+"""The API's only entry into the workers: send "look at job X" messages.
+
+A message that cannot be sent loses nothing: the job is already in MongoDB
+as Pending, and the periodic tick dispatches it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DISPATCH = "jobyard.dispatch"
+RECONCILE = "jobyard.reconcile"
+TICK = "jobyard.tick"
+
+
+def dispatch(celery: Any, job_id: str, backend: str) -> bool:
+    try:
+        celery.send_task(DISPATCH, args=[job_id], queue=backend)
+    except Exception as e:  # broker down: the tick re-sends it from MongoDB
+        logger.warning("job %s: dispatch not enqueued (%s); the tick will retry", job_id, e)
+        return False
+    return True

@@ -1,0 +1,36 @@
+"""From a job document to the RunSpec a backend starts (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from backends.base import Handle, RunSpec
+from schemas.experiments import experiment_for
+
+
+def effective_specs(job: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec the workload sees: the job's, with the top-level training knobs
+    (early_stop_epoch, retain_checkpoints_for_resume) carried into it."""
+    specs = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in job["specs"].items()}
+    if job["action"] == "train":
+        train = specs.setdefault("train", {})
+        if job.get("early_stop_epoch") is not None:
+            train["early_stop_epoch"] = job["early_stop_epoch"]
+        if job.get("retain_checkpoints_for_resume"):
+            train["retain_checkpoints_for_resume"] = True
+    return specs
+
+
+def run_spec(job: Mapping[str, Any], parent: Handle | None) -> RunSpec:
+    experiment = experiment_for(job)
+    return RunSpec(
+        job_id=job["_id"],
+        run=int(job["run"]),
+        action=job["action"],
+        command=experiment.command,
+        specs=effective_specs(job),
+        timeout_seconds=int(job["timeout_minutes"]) * 60,
+        parent=parent,
+        options=dict(job.get("backend_details") or {}),
+    )
