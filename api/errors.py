@@ -13,7 +13,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from store.crypto import CipherError
-from store.errors import Conflict, NotFound, StoreError, Unavailable
+from store.errors import Conflict, Duplicate, NotFound, StoreError, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,8 @@ def _from_unexpected(error: BaseException) -> tuple[Response, int]:
 def _from_store(error: StoreError) -> tuple[Response, int]:
     if isinstance(error, NotFound):
         return error_response(404, str(error))
+    if isinstance(error, Duplicate):
+        return error_response(409, str(error), {"existing_id": error.existing_id})
     if isinstance(error, Conflict):
         return error_response(409, str(error))
     if isinstance(error, Unavailable):

@@ -12,14 +12,17 @@ from flask import Response
 from flask.views import MethodView
 
 from api.errors import BadRequest, Missing, Refused
-from api.jobspec import validated_job
+from api.jobspec import resume_changes, validated_job
 from api.parser import Blueprint
 from api.services import principal, services
 from schemas.common import BulkResultsSchema
 from schemas.events import event_text
 from schemas.experiments import BASE_EXPERIMENTS, NoWorkload, experiment_for
 from schemas.job import (
+    FINAL_STATES,
     BaseExperimentListSchema,
+    BulkCancelSchema,
+    EpochNumbersSchema,
     EventArgsSchema,
     EventsSchema,
     JobCreateSchema,
@@ -28,10 +31,13 @@ from schemas.job import (
     JobListSchema,
     JobSchema,
     LogArgsSchema,
+    PauseSchema,
+    ResumeSchema,
     SchemaArgsSchema,
     SpecSchemaSchema,
 )
 from store.errors import Conflict, NotFound
+from store.fingerprint import forced
 from store.jobs import public
 from store.paging import Page
 from workers import enqueue
@@ -68,8 +74,8 @@ class JobCollection(MethodView):
         (see ``jobs:schema``).
         """
         svc = services()
-        fields, backend = validated_job(svc, org_name, body)
-        doc = svc.store.jobs.create(org_name, principal().user_id, fields, backend)
+        fields, backend, fingerprint = validated_job(svc, org_name, body)
+        doc = svc.store.jobs.create(org_name, principal().user_id, fields, backend, fingerprint)
         enqueue.dispatch(svc.celery, doc["_id"], backend)
         return public(doc)
 
@@ -95,6 +101,27 @@ def _delete(org: str, job_id: str) -> dict[str, Any]:
     store.events.delete_job(job_id)
     store.logs.delete_job(job_id)
     return doc
+
+
+@blp.route("/jobs:cancel")
+class BulkCancel(MethodView):
+    @blp.arguments(BulkCancelSchema)
+    @blp.response(200, BulkResultsSchema)
+    def post(self, body: dict[str, Any], org_name: str) -> dict[str, Any]:
+        """Cancel many jobs (listed, of a workspace, or of an experiment); one result each"""
+        store = services().store
+        results = []
+        for job_id in store.jobs.select_ids(org_name, body):
+            try:
+                doc = store.jobs.request_cancel(org_name, job_id)
+                results.append({"id": job_id, "status": doc["status"]})
+            except NotFound as e:
+                results.append({"id": job_id, "status": "not_found", "error_desc": str(e)})
+            except Conflict:
+                status = store.jobs.get(org_name, job_id)["status"]
+                results.append({"id": job_id, "status": "refused",
+                                "error_desc": f"job is {status}; nothing to cancel"})  # fmt: skip
+        return {"results": results}
 
 
 @blp.route("/jobs:list_base_experiments")
@@ -162,6 +189,91 @@ class JobCancel(MethodView):
         except Conflict as e:
             status = store.jobs.get(org_name, job_id)["status"]
             raise Refused(f"job {job_id} is {status}; there is nothing to cancel") from e
+
+
+PAUSABLE_ACTIONS = frozenset({"train", "retrain"})
+FINAL = frozenset(s.value for s in FINAL_STATES)
+RETRY_FIELDS = ("kind", "action", "name", "description", "network_arch", "specs", "workspace",
+                "train_dataset_uris", "eval_dataset_uri", "inference_dataset_uri",
+                "calibration_dataset_uri", "dataset_format", "dataset_type",
+                "skip_dataset_validation", "base_experiment_ids", "parent_job_id",
+                "backend_details", "timeout_minutes", "encryption_key",
+                "retain_checkpoints_for_resume", "early_stop_epoch")  # fmt: skip
+
+
+@blp.route("/jobs/<id:job_id>:pause")
+class JobPause(MethodView):
+    @blp.arguments(PauseSchema, required=False)
+    @blp.response(200, JobSchema)
+    def post(self, body: dict[str, Any] | None, org_name: str, job_id: str) -> dict[str, Any]:
+        """Pause a training job; returns at once (Pausing)
+
+        Graceful (the default): the workload gets SIGTERM, writes a checkpoint
+        and exits, and the job becomes Paused. After the grace period the run
+        is killed and the last checkpoint is kept.
+        """
+        store = services().store
+        job = store.jobs.get(org_name, job_id)
+        if job["action"] not in PAUSABLE_ACTIONS:
+            raise Refused(f"a {job['action']} job cannot be paused; only train jobs can")
+        graceful = (body or {}).get("graceful", True)
+        try:
+            return public(store.jobs.request_pause(org_name, job_id, graceful))
+        except Conflict as e:
+            status = store.jobs.get(org_name, job_id)["status"]
+            raise Refused(f"job {job_id} is {status}; only a Running job can be paused") from e
+
+
+@blp.route("/jobs/<id:job_id>:resume")
+class JobResume(MethodView):
+    @blp.arguments(ResumeSchema, required=False)
+    @blp.response(200, JobSchema)
+    def post(self, body: dict[str, Any] | None, org_name: str, job_id: str) -> dict[str, Any]:
+        """Resume a Paused job as a new run from its latest checkpoint"""
+        svc = services()
+        job = svc.store.jobs.get(org_name, job_id)
+        changes = resume_changes(svc, job, body or {})
+        try:
+            doc = svc.store.jobs.resume(org_name, job_id, changes)
+        except Conflict as e:
+            status = svc.store.jobs.get(org_name, job_id)["status"]
+            raise Refused(f"job {job_id} is {status}; only a Paused job can be resumed") from e
+        enqueue.dispatch(svc.celery, job_id, doc["backend"])
+        return public(doc)
+
+
+@blp.route("/jobs/<id:job_id>:retry")
+class JobRetry(MethodView):
+    @blp.response(201, JobSchema)
+    def post(self, org_name: str, job_id: str) -> dict[str, Any]:
+        """Run a finished job again: a new job with the same parameters"""
+        svc = services()
+        job = svc.store.jobs.get(org_name, job_id)
+        if job["status"] not in FINAL:
+            raise Refused(f"job {job_id} is {job['status']}; only a finished job can be retried")
+        fields = {k: job[k] for k in RETRY_FIELDS if k in job}
+        doc = svc.store.jobs.create(org_name, principal().user_id, fields, job["backend"], forced())
+        enqueue.dispatch(svc.celery, doc["_id"], doc["backend"])
+        return public(doc)
+
+
+@blp.route("/jobs/<id:job_id>:get_epoch_numbers")
+class EpochNumbers(MethodView):
+    @blp.response(200, EpochNumbersSchema)
+    def get(self, org_name: str, job_id: str) -> dict[str, Any]:
+        """Epochs that have a checkpoint in the job's results
+
+        From the checkpoint events; without ``retain_checkpoints_for_resume``
+        the workload keeps only the newest epoch checkpoint.
+        """
+        store = services().store
+        job = store.jobs.get(org_name, job_id)
+        events = store.events.list_for_job(org_name, job_id)
+        epochs = sorted({e["epoch"] for e in events
+                         if isinstance(e.get("epoch"), int) and e.get("checkpoint")})  # fmt: skip
+        if not job.get("retain_checkpoints_for_resume") and epochs:
+            epochs = epochs[-1:]
+        return {"epoch_numbers": epochs}
 
 
 @blp.route("/jobs/<id:job_id>:logs")

@@ -12,14 +12,16 @@ from backends import registry
 from schemas.experiments import NoWorkload, experiment_for
 from schemas.job import DERIVED_ACTIONS, JobState
 from store.errors import NotFound
+from store.fingerprint import fingerprint, forced
 
 PARENT_ACTIONS = frozenset({"train", "retrain"})
 
 
-def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The job fields to store and the backend that runs it, or a 400 saying why not."""
+def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
+    """The job fields to store, the backend that runs it and the job's
+    fingerprint (for duplicate prevention), or a 400 saying why not."""
     fields = dict(body)
-    fields.pop("force_create", None)
+    force = fields.pop("force_create", False)
     try:
         experiment = experiment_for(fields)
     except NoWorkload as e:
@@ -44,9 +46,11 @@ def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[s
         except NotFound as e:
             raise BadRequest(str(e), {"workspace": [str(e)]}) from e
     _check_parent(svc, org, fields)
+    backend = _backend(svc, fields)
+    identity = forced() if force else fingerprint("job", fields, svc.store.cipher.key_text)
     if "encryption_key" in fields:
         fields["encryption_key"] = svc.store.cipher.encrypt({"key": fields["encryption_key"]})
-    return fields, _backend(svc, fields)
+    return fields, backend, identity
 
 
 def _timeout(svc: Services, requested: int | None) -> int:
@@ -96,3 +100,18 @@ def _backend(svc: Services, fields: dict[str, Any]) -> str:
         message = f"the parent job ran on {parent_backend}; run this job there too"
         raise BadRequest(message, {"backend_details": [message]})
     return name
+
+
+def resume_changes(svc: Services, job: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """What a resume may change: specs (validated again) and the timeout."""
+    changes: dict[str, Any] = {}
+    if body.get("specs"):
+        experiment = experiment_for(job)
+        problems = experiment.validate(job["action"], body["specs"])
+        if problems:
+            raise BadRequest(f"invalid specs for {job['action']}: " + "; ".join(problems[:5]),
+                             {"specs": problems})  # fmt: skip
+        changes["specs"] = body["specs"]
+    if body.get("timeout_minutes"):
+        changes["timeout_minutes"] = _timeout(svc, body["timeout_minutes"])
+    return changes

@@ -64,7 +64,8 @@ class WorkspaceCollection(MethodView):
         ``cloud_specific_details`` is checked against the cloud type; its
         credentials are encrypted at rest and shown masked from then on.
         """
-        return services().store.workspaces.create(org_name, principal().user_id, body)
+        force = body.pop("force_create", False)
+        return services().store.workspaces.create(org_name, principal().user_id, body, force)
 
     @blp.arguments(WorkspaceIdsSchema)
     @blp.response(200, BulkResultsSchema)
@@ -93,6 +94,7 @@ class WorkspaceItem(MethodView):
     def put(self, body: dict[str, Any], org_name: str, workspace_id: str) -> Workspace:
         """Replace a workspace (masked credentials sent back are kept)"""
         repo = services().store.workspaces
+        body.pop("force_create", None)
         merged = _validated(repo.merged_update(org_name, workspace_id, body, partial=False))
         return repo.replace(org_name, workspace_id, merged)
 

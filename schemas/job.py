@@ -44,7 +44,9 @@ ACTIVE_STATES = frozenset(
 # target state -> states it may be reached from
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.RUNNING: frozenset({JobState.PENDING, JobState.RESUMING}),
-    JobState.DONE: frozenset({JobState.PENDING, JobState.RUNNING, JobState.RESUMING}),
+    JobState.DONE: frozenset(
+        {JobState.PENDING, JobState.RUNNING, JobState.RESUMING, JobState.PAUSING}
+    ),
     JobState.ERROR: frozenset(
         {JobState.PENDING, JobState.RUNNING, JobState.RESUMING, JobState.PAUSING}
     ),
@@ -153,6 +155,39 @@ class JobCreateSchema(StrictSchema):
             raise ma.ValidationError(
                 "dataset jobs are not supported yet; jobyard runs experiment jobs", "kind"
             )
+
+
+class PauseSchema(StrictSchema):
+    graceful = fields.Boolean(
+        load_default=True,
+        metadata={"description": "true: checkpoint, then stop; false: stop at once"},
+    )
+
+
+class ResumeSchema(StrictSchema):
+    """Seed 000's resume body; ``parent_job_id`` is accepted as TAO sends it ("")."""
+
+    parent_job_id = fields.String(validate=validate.Length(max=36), allow_none=True)
+    specs = fields.Dict(keys=fields.String(), allow_none=True)
+    timeout_minutes = fields.Integer(validate=validate.Range(min=1))
+
+
+class BulkCancelSchema(StrictSchema):
+    """Which jobs to cancel: listed ids, every job of a workspace, or every job
+    derived from an experiment (a parent train job)."""
+
+    job_ids = fields.List(fields.String(validate=ID), validate=validate.Length(1, 1000))
+    workspace = fields.String(validate=ID)
+    parent_job_id = fields.String(validate=ID)
+
+    @ma.validates_schema
+    def _one_selector(self, data: dict[str, Any], **_: Any) -> None:
+        if len(data) != 1:
+            raise ma.ValidationError("give exactly one of job_ids, workspace, parent_job_id")
+
+
+class EpochNumbersSchema(ma.Schema):
+    epoch_numbers = fields.List(fields.Integer())
 
 
 class JobListArgsSchema(ListArgsSchema):

@@ -30,6 +30,9 @@ class WorkspaceWriteSchema(StrictSchema):
     version = fields.String(validate=validate.Length(max=10))
     cloud_type = fields.String(required=True, validate=_cloud_type)
     cloud_specific_details = fields.Dict(keys=fields.String(), load_default=dict)
+    force_create = fields.Boolean(
+        load_default=False, metadata={"description": "create even if an identical one exists"}
+    )
 
     @ma.validates_schema(skip_on_field_errors=True)
     def _details(self, data: dict[str, Any], **_: Any) -> None:

@@ -21,10 +21,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     "users": [IndexModel([("org", ASCENDING), ("name", ASCENDING)], unique=True)],
     "api_keys": [IndexModel([("org", ASCENDING), ("user_id", ASCENDING)])],
     "workspaces": [
+        IndexModel([("org", ASCENDING), ("fingerprint", ASCENDING)], unique=True),
         IndexModel([("org", ASCENDING), ("created_on", DESCENDING)]),
         IndexModel([("org", ASCENDING), ("name", ASCENDING)]),
     ],
     "jobs": [
+        IndexModel([("org", ASCENDING), ("fingerprint", ASCENDING)], unique=True),
         IndexModel([("org", ASCENDING), ("created_on", DESCENDING)]),
         IndexModel([("org", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("org", ASCENDING), ("parent_job_id", ASCENDING)]),

@@ -21,6 +21,7 @@ class CipherError(StoreError):
 class Cipher:
     def __init__(self, key: str | bytes) -> None:
         self._fernet = Fernet(key)
+        self.key_text = key.decode() if isinstance(key, bytes) else key
 
     @staticmethod
     def generate_key() -> str:

@@ -20,6 +20,18 @@ class Conflict(StoreError):
     """The write would break a uniqueness or state rule."""
 
 
+class Duplicate(Conflict):
+    """An identical document exists; ``force_create`` makes another anyway."""
+
+    def __init__(self, kind: str, existing_id: str) -> None:
+        super().__init__(
+            f"an identical {kind} already exists: {existing_id}; "
+            'send "force_create": true to create another'
+        )
+        self.kind = kind
+        self.existing_id = existing_id
+
+
 class StaleState(Conflict):
     """A compare-and-set found the document in another state than expected."""
 

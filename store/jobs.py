@@ -14,18 +14,21 @@ from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from schemas.events import SERIES_LIMIT, Summary, graphical
 from schemas.job import ACTIVE_STATES, JobState, sources
 from store.cas import compare_and_set
-from store.errors import Conflict, NotFound
+from store.errors import Conflict, Duplicate, NotFound
 from store.paging import Page, fetch_page
 from store.timeutil import utcnow
 
 Doc = dict[str, Any]
-INTERNAL = ("_id", "org", "handle", "submitted", "offsets", "claim_until", "enqueued_at", "series",
-            "log_bytes", "stop", "requested", "backend", "dispatch_attempts", "runs",
-            "encryption_key", "events_stored", "results")  # fmt: skip
+INTERNAL = frozenset({
+    "_id", "org", "handle", "submitted", "fingerprint", "offsets", "claim_until", "enqueued_at",
+    "series", "log_bytes", "stop", "requested", "backend", "dispatch_attempts", "runs",
+    "encryption_key", "events_stored", "results",
+})  # fmt: skip
 ACTIVE = [s.value for s in ACTIVE_STATES]
 
 
@@ -44,10 +47,14 @@ class Jobs:
 
     # --- client-facing ----------------------------------------------------------------
 
-    def create(self, org: str, user_id: str, fields: Mapping[str, Any], backend: str) -> Doc:
+    def create(
+        self, org: str, user_id: str, fields: Mapping[str, Any], backend: str, fingerprint: str
+    ) -> Doc:
+        """Insert a Pending job; ``Duplicate`` if one with the same fingerprint exists."""
         now = utcnow()
         doc: Doc = {
             **fields,
+            "fingerprint": fingerprint,
             "_id": str(uuid.uuid4()),
             "org": org,
             "user_id": user_id,
@@ -66,7 +73,11 @@ class Jobs:
             "enqueued_at": now,
             "dispatch_attempts": 0,
         }
-        self._coll.insert_one(doc)
+        try:
+            self._coll.insert_one(doc)
+        except DuplicateKeyError:
+            existing = self._coll.find_one({"org": org, "fingerprint": fingerprint}, {"_id": 1})
+            raise Duplicate("job", existing["_id"] if existing else "?") from None
         return doc
 
     def get(self, org: str, job_id: str) -> Doc:
@@ -120,8 +131,39 @@ class Jobs:
                       "last_modified": now}},
         )  # fmt: skip
 
-    def children_of(self, org: str, job_id: str) -> int:
-        return self._coll.count_documents({"org": org, "parent_job_id": job_id})
+    def request_pause(self, org: str, job_id: str, graceful: bool) -> Doc:
+        return compare_and_set(
+            self._coll, "job", {"_id": job_id, "org": org}, "status", sources(JobState.PAUSING),
+            {"$set": {"status": JobState.PAUSING.value, "last_modified": utcnow(),
+                      "requested": "pause" if graceful else "pause_now"}},
+        )  # fmt: skip
+
+    def resume(self, org: str, job_id: str, changes: Mapping[str, Any]) -> Doc:
+        """A new run of the same job, from its checkpoint: fresh offsets and handle,
+        events and logs of earlier runs kept (they are keyed by run)."""
+        job = self.get(org, job_id)
+        return compare_and_set(
+            self._coll, "job", {"_id": job_id, "org": org, "run": job["run"]}, "status",
+            sources(JobState.RESUMING),
+            {"$set": {**changes, "status": JobState.RESUMING.value, "run": job["run"] + 1,
+                      "handle": None, "submitted": False, "claim_until": 0.0,
+                      "offsets": {"status": 0, "log": 0, "status_lines": 0},
+                      "stop": None, "requested": None, "started_on": None,
+                      "finished_on": None, "enqueued_at": utcnow(), "last_modified": utcnow(),
+                      "job_details.detailed_status.message": "resuming from the checkpoint"}},
+        )  # fmt: skip
+
+    def select_ids(self, org: str, selector: Mapping[str, Any]) -> list[str]:
+        """Ids named by a bulk request: listed ids as given, or every job of a
+        workspace, or the job and every job derived from it."""
+        if "job_ids" in selector:
+            return list(selector["job_ids"])
+        if "workspace" in selector:
+            query: Doc = {"org": org, "workspace": selector["workspace"]}
+        else:
+            parent = selector["parent_job_id"]
+            query = {"org": org, "$or": [{"_id": parent}, {"parent_job_id": parent}]}
+        return [d["_id"] for d in self._coll.find(query, {"_id": 1}).sort("created_on", 1)]
 
     # --- engine-facing ------------------------------------------------------------------
 

@@ -15,10 +15,12 @@ from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from schemas.cloud import mask, merge_details, normalise, patch_details, split_details
 from store.crypto import Cipher
-from store.errors import NotFound
+from store.errors import Duplicate, NotFound
+from store.fingerprint import fingerprint, forced
 from store.paging import Page, fetch_page
 from store.timeutil import utcnow
 
@@ -64,9 +66,15 @@ class Workspaces:
             "secrets_enc": self._cipher.encrypt(secret) if secret else None,
         }
 
-    def create(self, org: str, user_id: str, fields: Mapping[str, Any]) -> Workspace:
+    def create(
+        self, org: str, user_id: str, fields: Mapping[str, Any], force: bool = False
+    ) -> Workspace:
+        """Insert a workspace; ``Duplicate`` if an identical one exists and not ``force``."""
         now = utcnow()
+        identity = {k: fields.get(k) for k in ("name", "cloud_type", "cloud_specific_details")}
+        key = self._cipher.key_text
         doc = {
+            "fingerprint": forced() if force else fingerprint("workspace", identity, key),
             "_id": str(uuid.uuid4()),
             "org": org,
             "user_id": user_id,
@@ -78,7 +86,11 @@ class Workspaces:
             "created_on": now,
             "last_modified": now,
         }
-        self._coll.insert_one(doc)
+        try:
+            self._coll.insert_one(doc)
+        except DuplicateKeyError:
+            existing = self._coll.find_one({"org": org, "fingerprint": doc["fingerprint"]})
+            raise Duplicate("workspace", existing["_id"] if existing else "?") from None
         return self._to_model(doc)
 
     def _raw(self, org: str, workspace_id: str) -> dict[str, Any]:
@@ -136,11 +148,23 @@ class Workspaces:
             **self._detail_fields(fields["cloud_type"], fields["cloud_specific_details"]),
             "last_modified": utcnow(),
         }
-        doc = self._coll.find_one_and_update(
-            {"_id": workspace_id, "org": org},
-            {"$set": update},
-            return_document=ReturnDocument.AFTER,
-        )
+        current = self._raw(org, workspace_id)
+        if not str(current.get("fingerprint", "")).startswith("forced-"):
+            identity = {k: fields.get(k) for k in ("name", "cloud_type", "cloud_specific_details")}
+            update["fingerprint"] = fingerprint("workspace", identity, self._cipher.key_text)
+        try:
+            doc = self._coll.find_one_and_update(
+                {"_id": workspace_id, "org": org},
+                {"$set": update},
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            doc = None  # nx-27017 returns None instead of raising; both land here
+        if doc is None and "fingerprint" in update:
+            clash = self._coll.find_one({"org": org, "fingerprint": update["fingerprint"],
+                                         "_id": {"$ne": workspace_id}}, {"_id": 1})  # fmt: skip
+            if clash:
+                raise Duplicate("workspace", clash["_id"])
         if doc is None:
             raise NotFound("workspace", workspace_id)
         return self._to_model(doc)

@@ -13,6 +13,7 @@ from schemas.job import JobState
 
 STOP_CANCEL = "cancel"
 STOP_TIMEOUT = "timeout"
+STOP_PAUSE = "pause"
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,16 @@ def _finished(job: Mapping[str, Any], status: RunStatus) -> Decision:
         minutes = job.get("timeout_minutes")
         return Decision(JobState.ERROR, f"timeout: the run exceeded timeout_minutes={minutes}")
     if status.state is RunState.SUCCEEDED:
-        return Decision(JobState.DONE, "completed")
+        return Decision(JobState.DONE, "completed")  # finishing beats a late pause
+    if state is JobState.PAUSING:
+        checkpoint = (job.get("job_details") or {}).get("checkpoint")
+        how = (
+            "paused with a checkpoint"
+            if status.state is RunState.PAUSED
+            else (f"paused (the run was stopped: {status.reason or status.state.value})")
+        )
+        where = f"; resume continues from {checkpoint}" if checkpoint else ""
+        return Decision(JobState.PAUSED, how + where)
     if status.state is RunState.PAUSED:
         return Decision(JobState.PAUSED, "paused with a checkpoint; resume to continue")
     detail = status.reason or status.state.value
@@ -54,7 +64,12 @@ def decide(job: Mapping[str, Any], status: RunStatus, now: float, grace_seconds:
         return Decision()
     if state is JobState.CANCELING:
         return Decision(stop="graceful", stop_reason=STOP_CANCEL, message="canceling")
-    if state is JobState.PENDING and status.state is RunState.RUNNING:
+    if state is JobState.PAUSING:
+        graceful = job.get("requested") != "pause_now"
+        message = "pausing: waiting for the checkpoint" if graceful else "pausing at once"
+        return Decision(stop="graceful" if graceful else "kill", stop_reason=STOP_PAUSE,
+                        message=message)  # fmt: skip
+    if state in (JobState.PENDING, JobState.RESUMING) and status.state is RunState.RUNNING:
         return Decision(JobState.RUNNING, "running",
                         changes={"started_on": status.started_at or now})  # fmt: skip
     if state is JobState.RUNNING and _timed_out(job, now):

@@ -177,10 +177,12 @@ def _apply(ctx: Context, job: Mapping[str, Any], handle: Handle, decision: Decis
             return
         now = utcnow()
         changes: dict[str, Any] = {"job_details.detailed_status.message": decision.message}
+        killed_at = now if decision.stop == "kill" else None
         if decision.stop_reason:
-            changes["stop"] = {"reason": decision.stop_reason, "sent_at": now, "killed_at": None}
-        if decision.stop == "kill":
-            changes["stop.killed_at"] = now
+            changes["stop"] = {"reason": decision.stop_reason, "sent_at": now,
+                               "killed_at": killed_at}  # fmt: skip
+        elif killed_at:
+            changes["stop.killed_at"] = killed_at
         ctx.store.jobs.update_fields(job_id, job["status"], changes)
         logger.info("job %s: %s stop sent (%s)", job_id, decision.stop, decision.message)
     if decision.target is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def train(s, epochs=3, pace=0.0, **overrides):
         "kind": "experiment",
         "network_arch": "classification_pyt",
         "action": "train",
-        "name": "train",
+        "name": f"train-{uuid.uuid4().hex[:8]}",
         "specs": specs,
         **overrides,
     }
