@@ -176,3 +176,14 @@ def test_timeout_stops_a_silent_run_and_says_so(login, worker, store):
     store.jobs.update_fields(job_id, "Running", {"started_on": time.time() - 61})
     job = until_status(s, job_id, "Error", timeout=30)
     assert "timeout" in job["job_details"]["detailed_status"]["message"]
+
+
+def test_a_transient_submit_failure_is_retried_then_reported(login, worker, tmp_path):
+    s = login()
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("the runs dir cannot be created under a file")
+    worker(JOBYARD_RESULTS_DIR=str(blocker / "runs"), JOBYARD_SUBMIT_RETRIES="2")
+    job_id = train(s, epochs=1)
+    job = until_status(s, job_id, "Error", timeout=60)
+    message = job["job_details"]["detailed_status"]["message"]
+    assert "after 2 retries" in message
