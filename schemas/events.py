@@ -74,7 +74,6 @@ class Summary:
 
     details: dict[str, Any] = field(default_factory=dict)  # job_details.<key> -> value
     series: dict[str, list[list[float]]] = field(default_factory=dict)  # metric -> [x, y]
-    last_status: str | None = None
 
 
 def summarize(events: Iterable[Mapping[str, Any]]) -> Summary:
@@ -91,7 +90,6 @@ def summarize(events: Iterable[Mapping[str, Any]]) -> Summary:
             "message": str(event.get("message", "")),
             "status": str(status or ""),
         }
-        out.last_status = str(status) if status else out.last_status
         epoch = event.get("epoch")
         for key in ("epoch", "max_epoch"):
             if isinstance(event.get(key), int):

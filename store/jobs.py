@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -275,6 +275,3 @@ class Jobs:
 
     def reset_event_count(self, job_id: str, count: int) -> None:
         self._coll.update_one({"_id": job_id}, {"$set": {"events_stored": count}})
-
-    def ids_in_org(self, org: str, ids: Iterable[str]) -> list[Doc]:
-        return list(self._coll.find({"org": org, "_id": {"$in": list(ids)}}))

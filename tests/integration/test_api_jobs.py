@@ -8,6 +8,7 @@ import json
 import pytest
 
 from schemas.experiments import REFERENCE
+from schemas.job import JobState
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.integration
@@ -123,7 +124,7 @@ def test_cancel_returns_at_once_and_a_final_job_cannot_be_canceled(login, store)
     job_id = s.call("POST", "jobs", json=train_body()).json["id"]
     response = s.call("POST", f"jobs/{job_id}:cancel")
     assert response.status_code == 200 and response.json["status"] == "Canceling"
-    store.jobs.transition(job_id, __import__("schemas.job").job.JobState.CANCELED)
+    store.jobs.transition(job_id, JobState.CANCELED)
     assert_error(s.call("POST", f"jobs/{job_id}:cancel"), 409)
 
 
@@ -132,7 +133,7 @@ def test_active_job_cannot_be_deleted_finished_one_can(login, store):
     job_id = s.call("POST", "jobs", json=train_body()).json["id"]
     assert_error(s.call("DELETE", f"jobs/{job_id}"), 409)
     s.call("POST", f"jobs/{job_id}:cancel")
-    store.jobs.transition(job_id, __import__("schemas.job").job.JobState.CANCELED)
+    store.jobs.transition(job_id, JobState.CANCELED)
     assert s.call("DELETE", f"jobs/{job_id}").status_code == 200
     assert_error(s.call("GET", f"jobs/{job_id}"), 404)
 

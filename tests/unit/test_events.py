@@ -50,7 +50,6 @@ def test_summary_takes_the_latest_progress_and_collects_series():
     assert summary.details["time_per_epoch"] == "1:02:05.50" and summary.details["eta"] == "0:00:12"
     assert summary.details["kpi"] == [{"metric": "val_accuracy", "value": 0.9}]
     assert summary.series == {"loss": [[1, 0.5], [2, 0.4]], "val_acc": [[1, 0.8], [2, 0.85]]}
-    assert summary.last_status == "RUNNING"
 
 
 def test_graphical_follows_seed_002():
