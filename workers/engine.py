@@ -42,7 +42,7 @@ def dispatch(ctx: Context, job_id: str) -> str:
         raise  # transient: the task retries with backoff
     except (BackendError, NoWorkload, ValueError) as e:
         logger.warning("job %s: submit refused: %s", job_id, e)
-        _fail(ctx, job_id, f"submit failed: {e}")
+        fail(ctx, job_id, f"submit failed: {e}")
         return "failed"
     ctx.store.jobs.set_handle(job_id, spec.run, handle.to_doc(), f"submitted as {spec.name}")
     logger.info("job %s: run %s submitted to %s", job_id, spec.run, job["backend"])
@@ -64,7 +64,7 @@ def _parent_handle(ctx: Context, job: Mapping[str, Any]) -> Handle | None:
     return Handle.from_doc(parent["handle"])
 
 
-def _fail(ctx: Context, job_id: str, message: str) -> None:
+def fail(ctx: Context, job_id: str, message: str) -> None:
     _try_transition(ctx, job_id, JobState.ERROR, message, {"finished_on": utcnow(),
                                                           "claim_until": 0.0})  # fmt: skip
 

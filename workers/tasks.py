@@ -19,7 +19,7 @@ def dispatch(self: Any, job_id: str) -> str:
         return engine.dispatch(ctx, job_id)
     except BackendUnavailable as e:
         if self.request.retries >= ctx.settings.submit_retries:
-            engine._fail(
+            engine.fail(
                 ctx, job_id, f"backend unavailable after {self.request.retries} retries: {e}"
             )
             return "failed"
