@@ -17,9 +17,17 @@ python_bin() {
 }
 
 system_packages() {
-  # curl and jq run the README walkthrough in the end-to-end tests.
+  # curl and jq run the README walkthrough in the end-to-end tests; the SLURM tests start a
+  # real single-node cluster (munged, slurmctld, slurmd) behind a real sshd.
   local missing=()
   for tool in curl jq; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+  command -v bc >/dev/null 2>&1 || missing+=(bc)
+  # the SLURM test cluster's nodes run the reference workload with Debian's python3 + numpy
+  /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || missing+=(python3-numpy)
+  command -v slurmctld >/dev/null 2>&1 || missing+=(slurm-wlm slurm-client)
+  command -v munged >/dev/null 2>&1 || missing+=(munge)
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -46,7 +46,7 @@ def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[s
         except NotFound as e:
             raise BadRequest(str(e), {"workspace": [str(e)]}) from e
     _check_parent(svc, org, fields)
-    backend = _backend(svc, fields)
+    backend = _backend(svc, org, fields)
     identity = forced() if force else fingerprint("job", fields, svc.store.cipher.key_text)
     if "encryption_key" in fields:
         fields["encryption_key"] = svc.store.cipher.encrypt({"key": fields["encryption_key"]})
@@ -84,22 +84,42 @@ def _check_parent(svc: Services, org: str, fields: dict[str, Any]) -> None:
             raise BadRequest(message, {"parent_job_id": [message]})
 
 
-def _backend(svc: Services, fields: dict[str, Any]) -> str:
+def _backend(svc: Services, org: str, fields: dict[str, Any]) -> str:
+    """The backend target: ``local`` is the deployment's own backend; ``slurm`` and
+    ``lepton`` run where the job's workspace points (``kind:workspace_id``)."""
     details = fields.get("backend_details") or {}
     kind = details.get("backend_type", "local")
     name = svc.settings.local_backend if kind == "local" else kind
     if name not in registry.available():
-        message = (f"backend {kind} is not available on this deployment "
-                   f"(available: local)")  # fmt: skip
+        offered = ", ".join(["local", *(k for k in registry.available() if k != name)])
+        message = f"backend {kind} is not available on this deployment (available: {offered})"
         raise BadRequest(message, {"backend_details": [message]})
+    target = name
+    if name in registry.WORKSPACE_KINDS:
+        target = registry.target(name, _workspace_for(svc, org, fields, name))
     parent_backend = None
     if fields.get("parent_job_id"):
         parent_backend = svc.store.jobs.find(fields["parent_job_id"]) or {}
         parent_backend = parent_backend.get("backend")
-    if parent_backend and parent_backend != name:
+    if parent_backend and parent_backend != target:
         message = f"the parent job ran on {parent_backend}; run this job there too"
         raise BadRequest(message, {"backend_details": [message]})
-    return name
+    return target
+
+
+def _workspace_for(svc: Services, org: str, fields: dict[str, Any], kind: str) -> str:
+    """The job's workspace, which must be of the backend's cloud type: it holds the
+    cluster's address and credentials."""
+    workspace_id = fields.get("workspace")
+    if not workspace_id:
+        message = f"backend_type {kind} runs where a {kind} workspace points: give workspace"
+        raise BadRequest(message, {"workspace": [message]})
+    workspace = svc.store.workspaces.get(org, workspace_id)
+    if workspace.cloud_type != kind:
+        message = (f"workspace {workspace_id} is a {workspace.cloud_type} workspace; "
+                   f"backend_type {kind} needs a {kind} workspace")  # fmt: skip
+        raise BadRequest(message, {"workspace": [message]})
+    return str(workspace_id)
 
 
 def resume_changes(svc: Services, job: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:

@@ -12,13 +12,17 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from backends.errors import UnsupportedOperation
 
 # Exit code of a workload that checkpointed and stopped on SIGTERM (EX_TEMPFAIL).
 EXIT_PAUSED = 75
+# Reason prefix of a LOST run that was not the workload's fault (node failure, preemption):
+# the engine resubmits the job from its checkpoint, up to JOBYARD_NODE_FAILURE_RETRIES times.
+TRANSIENT = "transient:"
 
 
 class Capability(enum.Enum):
@@ -104,6 +108,15 @@ class Output:
     log: bytes = b""
 
 
+@dataclass(frozen=True)
+class ResultFile:
+    """One file a run's job left in its results directory."""
+
+    path: str  # relative to the results directory, "/"-separated
+    size: int
+    modified: float  # epoch seconds
+
+
 class Backend(ABC):
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
@@ -137,6 +150,21 @@ class Backend(ABC):
     def cleanup(self, handle: Handle) -> None:
         """Release what the run holds on the backend; results stay."""
 
+    def close(self) -> None:
+        """Drop connections held for reuse; the backend is not used afterwards."""
+        return None
+
     def results_location(self, handle: Handle) -> str:
         """Where the run's job writes results, as the backend names it."""
         return str(handle.data.get("results_dir", ""))
+
+    def list_results(self, handle: Handle) -> list[ResultFile]:
+        """Every file under the job's results directory (shared by all its runs)."""
+        raise UnsupportedOperation(f"backend {self.name} cannot list results")
+
+    def open_result(self, handle: Handle, path: str) -> AbstractContextManager[IO[bytes]]:
+        """A readable binary stream of one result file, for streaming downloads.
+
+        ``path`` is relative to the results directory; one that escapes it is refused.
+        """
+        raise UnsupportedOperation(f"backend {self.name} cannot read results")

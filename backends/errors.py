@@ -23,3 +23,7 @@ class UnsupportedOperation(BackendError):
 
 class UnknownBackend(BackendError):
     """No backend by that name is registered, or its extra is not installed."""
+
+
+class ResultNotFound(BackendError):
+    """No such result file, or a path that leaves the results directory."""

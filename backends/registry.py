@@ -1,42 +1,71 @@
 """Backend names -> dotted paths, imported only when first used, so a missing
-optional SDK is a clear message instead of an ImportError at start-up."""
+optional SDK is a clear message instead of an ImportError at start-up.
+
+A job's backend is stored as a *target*: the backend kind alone (``process``,
+``kubernetes``), configured by the deployment's settings, or ``kind:workspace_id``
+(``slurm:…``, ``lepton:…``) when the workspace says where and how to connect. Reconcile
+groups jobs by target, so each cluster is polled once per tick; the Celery queue is the
+kind, so operators scale workers per kind of compute.
+"""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from backends.base import Backend
 from backends.errors import UnknownBackend
 from schemas.settings import Settings
 
-# name -> ("module:factory", pip extra that provides its SDK, or "")
+# kind -> ("module:factory", pip extra that provides its SDK, or "")
+# A factory is called as factory(settings, config): config is the decrypted workspace
+# details for targets with a workspace, else empty.
 BACKENDS: dict[str, tuple[str, str]] = {
     "process": ("backends.process.backend:ProcessBackend.from_settings", ""),
+    "slurm": ("backends.slurm.backend:SlurmBackend.from_config", "slurm"),
 }
+# kinds whose target names a workspace holding the connection details
+WORKSPACE_KINDS = frozenset({"slurm", "lepton"})
+
+Factory = Callable[[Settings, Mapping[str, Any]], Backend]
 
 
 def available() -> list[str]:
     return sorted(BACKENDS)
 
 
-def load(name: str) -> Callable[..., Backend]:
+def target(kind: str, workspace_id: str | None = None) -> str:
+    return f"{kind}:{workspace_id}" if workspace_id else kind
+
+
+def split_target(name: str) -> tuple[str, str | None]:
+    """``"slurm:ws1"`` -> ``("slurm", "ws1")``; ``"process"`` -> ``("process", None)``."""
+    kind, _, workspace_id = name.partition(":")
+    return kind, workspace_id or None
+
+
+def queue_for(name: str) -> str:
+    """The Celery queue that serves a target: one per kind of compute."""
+    return split_target(name)[0]
+
+
+def load(kind: str) -> Factory:
     try:
-        path, extra = BACKENDS[name]
+        path, extra = BACKENDS[kind]
     except KeyError:
-        raise UnknownBackend(f"no backend {name!r}; available: {', '.join(available())}") from None
+        raise UnknownBackend(f"no backend {kind!r}; available: {', '.join(available())}") from None
     module_name, _, attr = path.partition(":")
     try:
-        target: Any = importlib.import_module(module_name)
+        found: Any = importlib.import_module(module_name)
     except ImportError as e:
         hint = f"; install jobyard[{extra}]" if extra else ""
-        raise UnknownBackend(f"backend {name!r} cannot be loaded ({e}){hint}") from e
+        raise UnknownBackend(f"backend {kind!r} cannot be loaded ({e}){hint}") from e
     for part in attr.split("."):
-        target = getattr(target, part)
-    factory: Callable[..., Backend] = target
+        found = getattr(found, part)
+    factory: Factory = found
     return factory
 
 
-def create(name: str, settings: Settings) -> Backend:
-    return load(name)(settings)
+def create(kind: str, settings: Settings, config: Mapping[str, Any] | None = None) -> Backend:
+    return load(kind)(settings, config or {})

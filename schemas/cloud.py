@@ -56,7 +56,7 @@ CLOUD_TYPES: dict[str, CloudType] = {
         CloudType(
             "slurm",
             ("slurm_user", "slurm_hostname"),
-            ("base_results_dir", "ssh_private_key", "known_hosts", "ssh_port"),
+            ("base_results_dir", "ssh_private_key", "known_hosts", "ssh_port", "slurm_python"),
             secrets=frozenset({"ssh_private_key"}),
             string_lists=frozenset({"slurm_hostname"}),
             integers=frozenset({"ssh_port"}),

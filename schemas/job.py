@@ -56,7 +56,11 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.CANCELED: frozenset({JobState.CANCELING, JobState.PAUSED}),
     JobState.PAUSING: frozenset({JobState.RUNNING}),
     JobState.PAUSED: frozenset({JobState.PAUSING, JobState.RUNNING}),
-    JobState.RESUMING: frozenset({JobState.PAUSED}),
+    # from Paused by :resume; from Pending/Running/Resuming when the node under a run failed
+    # and jobyard resubmits it from its checkpoint (backends report a "transient:" loss)
+    JobState.RESUMING: frozenset(
+        {JobState.PAUSED, JobState.PENDING, JobState.RUNNING, JobState.RESUMING}
+    ),
 }
 
 

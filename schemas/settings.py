@@ -142,6 +142,21 @@ class Settings:
     results_dir: Path | None = _setting(
         None, Path, "Where the process backend puts run directories; unset = data dir."
     )
+    slurm_private_key_file: Path | None = _setting(
+        None, Path, "SSH key for SLURM login nodes when the workspace gives no ssh_private_key."
+    )
+    slurm_known_hosts_file: Path | None = _setting(
+        None, Path, "known_hosts for SLURM login nodes when the workspace gives none."
+    )
+    slurm_python: str = _setting(
+        "python3", str, "Interpreter on SLURM nodes that runs workloads started as `python`."
+    )
+    ssh_timeout_seconds: float = _setting(
+        30.0, _parse_float(1), "Connect and I/O timeout of every SSH call to a login node."
+    )
+    node_failure_retries: int = _setting(
+        3, _parse_int(0), "Resubmissions from the checkpoint after a node failure or preemption."
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -27,7 +27,7 @@ Doc = dict[str, Any]
 INTERNAL = frozenset({
     "_id", "org", "handle", "submitted", "fingerprint", "offsets", "claim_until", "enqueued_at",
     "series", "log_bytes", "stop", "requested", "backend", "dispatch_attempts", "runs",
-    "encryption_key", "events_stored", "results",
+    "encryption_key", "events_stored", "results", "node_failures",
 })  # fmt: skip
 ACTIVE = [s.value for s in ACTIVE_STATES]
 
@@ -144,14 +144,18 @@ class Jobs:
         job = self.get(org, job_id)
         return compare_and_set(
             self._coll, "job", {"_id": job_id, "org": org, "run": job["run"]}, "status",
-            sources(JobState.RESUMING),
-            {"$set": {**changes, "status": JobState.RESUMING.value, "run": job["run"] + 1,
-                      "handle": None, "submitted": False, "claim_until": 0.0,
-                      "offsets": {"status": 0, "log": 0, "status_lines": 0},
-                      "stop": None, "requested": None, "started_on": None,
-                      "finished_on": None, "enqueued_at": utcnow(), "last_modified": utcnow(),
-                      "job_details.detailed_status.message": "resuming from the checkpoint"}},
+            [JobState.PAUSED.value],
+            {"$set": {**changes, **_next_run(job["run"], "resuming from the checkpoint")}},
         )  # fmt: skip
+
+    def resubmit(self, job_id: str, status: str, run: int, message: str) -> bool:
+        """Engine-side resume after the node under run ``run`` failed; False if the job
+        moved on meanwhile (canceled, paused, already resubmitted)."""
+        result = self._coll.update_one(
+            {"_id": job_id, "status": status, "run": run},
+            {"$set": _next_run(run, message), "$inc": {"node_failures": 1}},
+        )
+        return result.modified_count == 1
 
     def select_ids(self, org: str, selector: Mapping[str, Any]) -> list[str]:
         """Ids named by a bulk request: listed ids as given, or every job of a
@@ -275,3 +279,12 @@ class Jobs:
 
     def reset_event_count(self, job_id: str, count: int) -> None:
         self._coll.update_one({"_id": job_id}, {"$set": {"events_stored": count}})
+
+
+def _next_run(run: int, message: str) -> Doc:
+    now = utcnow()
+    return {"status": JobState.RESUMING.value, "run": run + 1, "handle": None,
+            "submitted": False, "claim_until": 0.0,
+            "offsets": {"status": 0, "log": 0, "status_lines": 0}, "stop": None,
+            "requested": None, "started_on": None, "finished_on": None, "enqueued_at": now,
+            "last_modified": now, "job_details.detailed_status.message": message}  # fmt: skip

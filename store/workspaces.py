@@ -108,6 +108,19 @@ class Workspaces:
         secret = self._cipher.decrypt(doc["secrets_enc"]) if doc.get("secrets_enc") else {}
         return merge_details(doc.get("cloud_specific_details", {}), secret)
 
+    def for_backend(self, workspace_id: str) -> tuple[float, dict[str, Any]]:
+        """(last_modified, decrypted details) for a worker building a backend target.
+
+        No org check: the job naming this workspace was checked against its org when it was
+        created, and the worker acts for that job only.
+        """
+        doc = self._coll.find_one({"_id": workspace_id})
+        if doc is None:
+            raise NotFound("workspace", workspace_id)
+        secret = self._cipher.decrypt(doc["secrets_enc"]) if doc.get("secrets_enc") else {}
+        details = merge_details(doc.get("cloud_specific_details", {}), secret)
+        return float(doc["last_modified"]), {"cloud_type": doc["cloud_type"], **details}
+
     def merged_update(
         self, org: str, workspace_id: str, fields: Mapping[str, Any], *, partial: bool
     ) -> dict[str, Any]:

@@ -11,9 +11,11 @@ import redis
 
 from backends import registry
 from backends.base import Backend
+from backends.errors import SubmitRejected
 from schemas.settings import Settings
 from store import Store, connect
 from store.crypto import Cipher
+from store.errors import NotFound
 
 ATTRIBUTE = "jobyard_context"
 
@@ -24,12 +26,28 @@ class Context:
     store: Store
     redis: redis.Redis
     celery: Any
-    _backends: dict[str, Backend] = field(default_factory=dict)
+    _backends: dict[str, tuple[float, Backend]] = field(default_factory=dict)
 
     def backend(self, name: str) -> Backend:
-        if name not in self._backends:
-            self._backends[name] = registry.create(name, self.settings)
-        return self._backends[name]
+        """The backend serving target ``name``, kept per worker process so connections are
+        reused; rebuilt when the workspace it was built from changed (a new key, a new
+        login node list)."""
+        kind, workspace_id = registry.split_target(name)
+        version: float = 0.0
+        config: dict[str, Any] = {}
+        if workspace_id is not None:
+            try:
+                version, config = self.store.workspaces.for_backend(workspace_id)
+            except NotFound as e:
+                raise SubmitRejected(f"backend {name}: {e}") from e
+        cached = self._backends.get(name)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        if cached is not None:
+            cached[1].close()
+        backend = registry.create(kind, self.settings, config)
+        self._backends[name] = (version, backend)
+        return backend
 
     def lock(self, name: str, seconds: float) -> bool:
         """A Redis lease so that two ticks or reconciles of one backend never overlap."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import RunState, RunStatus
+from backends.base import TRANSIENT, RunState, RunStatus
 from schemas.job import JobState
 
 STOP_CANCEL = "cancel"
@@ -23,13 +23,16 @@ class Decision:
     stop: str | None = None  # "graceful" or "kill": signal the run
     stop_reason: str | None = None  # recorded with the first stop signal
     changes: Mapping[str, Any] = field(default_factory=dict)
+    resubmit: bool = False  # with target RESUMING: start run + 1 from the checkpoint
 
 
-def _finished(job: Mapping[str, Any], status: RunStatus) -> Decision:
+def _finished(job: Mapping[str, Any], status: RunStatus, retries: int) -> Decision:
     state = JobState(job["status"])
     stop = job.get("stop") or {}
     if state is JobState.CANCELING:
         return Decision(JobState.CANCELED, "canceled by request")
+    if status.state is RunState.LOST and status.reason.startswith(TRANSIENT) and not stop:
+        return _after_node_failure(job, status, retries)
     if stop.get("reason") == STOP_TIMEOUT:
         minutes = job.get("timeout_minutes")
         return Decision(JobState.ERROR, f"timeout: the run exceeded timeout_minutes={minutes}")
@@ -53,10 +56,25 @@ def _finished(job: Mapping[str, Any], status: RunStatus) -> Decision:
     return Decision(JobState.ERROR, f"run {status.state.value}: {detail}")
 
 
-def decide(job: Mapping[str, Any], status: RunStatus, now: float, grace_seconds: float) -> Decision:
+def _after_node_failure(job: Mapping[str, Any], status: RunStatus, retries: int) -> Decision:
+    """Not the workload's fault: run it again from its checkpoint, a bounded number of times."""
+    why = status.reason.removeprefix(TRANSIENT).strip()
+    done = int(job.get("node_failures") or 0)
+    if JobState(job["status"]) is JobState.PAUSING:
+        return Decision(JobState.PAUSED, f"paused ({why}); resume continues from the checkpoint")
+    if done >= retries:
+        return Decision(JobState.ERROR, f"run lost: {why}; gave up after {done} resubmissions")
+    return Decision(JobState.RESUMING, f"{why}: resubmitting from the checkpoint "
+                    f"(attempt {done + 1} of {retries})", resubmit=True)  # fmt: skip
+
+
+def decide(
+    job: Mapping[str, Any], status: RunStatus, now: float, grace_seconds: float, retries: int = 0
+) -> Decision:
+    """``retries``: how many times a run lost to a node failure is resubmitted."""
     state = JobState(job["status"])
     if status.state.finished:
-        return _finished(job, status)
+        return _finished(job, status, retries)
     stop = job.get("stop") or {}
     if stop:
         if not stop.get("killed_at") and now - float(stop["sent_at"]) >= grace_seconds:

@@ -10,6 +10,7 @@ from typing import Any
 
 from backends.base import Handle, Offsets, Output, RunState, RunStatus
 from backends.errors import BackendError, BackendUnavailable
+from backends.registry import queue_for
 from schemas.events import parse_status_lines, summarize
 from schemas.experiments import NoWorkload
 from schemas.job import JobState
@@ -111,7 +112,9 @@ def reconcile(ctx: Context, backend_name: str) -> int:
                 if not drained:
                     continue  # finalize once every byte it wrote has been stored
                 job = ctx.store.jobs.find(job["_id"]) or job  # with this tick's events
-            _apply(ctx, job, handle, decide(job, status, now, ctx.settings.grace_period_seconds))
+            decision = decide(job, status, now, ctx.settings.grace_period_seconds,
+                              ctx.settings.node_failure_retries)  # fmt: skip
+            _apply(ctx, job, handle, decision)
         return len(jobs)
     finally:
         ctx.unlock(f"reconcile:{backend_name}")
@@ -185,6 +188,12 @@ def _apply(ctx: Context, job: Mapping[str, Any], handle: Handle, decision: Decis
             changes["stop.killed_at"] = killed_at
         ctx.store.jobs.update_fields(job_id, job["status"], changes)
         logger.info("job %s: %s stop sent (%s)", job_id, decision.stop, decision.message)
+    if decision.resubmit:
+        if ctx.store.jobs.resubmit(job_id, job["status"], job["run"], decision.message):
+            logger.warning("job %s: %s", job_id, decision.message)
+            ctx.backend(job["backend"]).cleanup(handle)
+            enqueue.dispatch(ctx.celery, job_id, job["backend"])
+        return
     if decision.target is not None:
         changes = dict(decision.changes)
         if decision.target.final or decision.target is JobState.PAUSED:
@@ -218,6 +227,6 @@ def tick(ctx: Context) -> dict[str, int]:
             redispatched += enqueue.dispatch(ctx.celery, job["_id"], job["backend"])
     backends = ctx.store.jobs.backends_to_watch()
     for name in backends:
-        ctx.celery.send_task(enqueue.RECONCILE, args=[name], queue=name,
+        ctx.celery.send_task(enqueue.RECONCILE, args=[name], queue=queue_for(name),
                              expires=max(settings.reconcile_interval_seconds * 3, 5))  # fmt: skip
     return {"redispatched": redispatched, "reconciles": len(backends)}

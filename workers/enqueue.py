@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from backends.registry import queue_for
+
 logger = logging.getLogger(__name__)
 
 DISPATCH = "jobyard.dispatch"
@@ -18,7 +20,7 @@ TICK = "jobyard.tick"
 
 def dispatch(celery: Any, job_id: str, backend: str) -> bool:
     try:
-        celery.send_task(DISPATCH, args=[job_id], queue=backend)
+        celery.send_task(DISPATCH, args=[job_id], queue=queue_for(backend))
     except Exception as e:  # broker down: the tick re-sends it from MongoDB
         logger.warning("job %s: dispatch not enqueued (%s); the tick will retry", job_id, e)
         return False

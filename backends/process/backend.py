@@ -20,8 +20,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from backends.base import (
     EXIT_PAUSED,
@@ -30,13 +31,16 @@ from backends.base import (
     Handle,
     Offsets,
     Output,
+    ResultFile,
     RunSpec,
     RunState,
     RunStatus,
 )
-from backends.errors import BackendUnavailable, SubmitRejected
+from backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
+from backends.output import whole_lines
 from backends.process import layout, procfs
 from backends.process.files import read_json, write_json_atomic
+from backends.results import relative_result_path
 from schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -60,7 +64,9 @@ class ProcessBackend(Backend):
         self.grace_period_seconds = grace_period_seconds
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ProcessBackend:
+    def from_settings(
+        cls, settings: Settings, config: Mapping[str, Any] | None = None
+    ) -> ProcessBackend:
         return cls(settings.runs_dir, settings.grace_period_seconds)
 
     # -- submit ----------------------------------------------------------------------
@@ -147,6 +153,31 @@ class ProcessBackend(Backend):
             return {handle.name: _output(handle, where, max_bytes) for handle, where in requests}
         except OSError as e:
             raise BackendUnavailable(f"cannot read run output: {e}") from e
+
+    # -- results ---------------------------------------------------------------------
+
+    def list_results(self, handle: Handle) -> list[ResultFile]:
+        root = _results_root(handle)
+        files = []
+        try:
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    stat = path.stat()
+                    files.append(
+                        ResultFile(path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime)
+                    )
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise BackendUnavailable(f"cannot list results of {handle.name}: {e}") from e
+        return files
+
+    def open_result(self, handle: Handle, path: str) -> AbstractContextManager[IO[bytes]]:
+        root = _results_root(handle).resolve()
+        target = (root / relative_result_path(path)).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            raise ResultNotFound(f"{path!r} is not a result file of {handle.name}")
+        return open(target, "rb")
 
     # -- stop / cleanup --------------------------------------------------------------
 
@@ -331,6 +362,13 @@ def _handle(spec: RunSpec, run_dir: Path, results_dir: Path, launch: Mapping[str
     )
 
 
+def _results_root(handle: Handle) -> Path:
+    value = handle.data.get("results_dir")
+    if not value:
+        raise ResultNotFound(f"run {handle.name} has no results directory")
+    return Path(value)
+
+
 def _run_dir(handle: Handle) -> Path | None:
     value = handle.data.get("run_dir")
     return Path(value) if value else None
@@ -417,19 +455,3 @@ def _read_chunk(path: Path, offset: int, max_bytes: int) -> bytes:
             return fh.read(max_bytes)
     except FileNotFoundError:
         return b""
-
-
-def whole_lines(data: bytes, max_bytes: int, at_end: bool) -> bytes:
-    """Cut ``data`` after its last newline so a reader never stores half a JSON line.
-
-    Two exceptions keep the reader moving: a single line longer than ``max_bytes`` comes
-    back as the ``max_bytes`` slice, and once the launcher recorded the exit and ``data``
-    reaches the end of the file (``at_end``), an unterminated last line is as complete as
-    it will ever be and comes back as it is.
-    """
-    if at_end:
-        return data
-    end = data.rfind(b"\n")
-    if end >= 0:
-        return data[: end + 1]
-    return data if len(data) >= max_bytes else b""

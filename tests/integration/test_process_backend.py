@@ -16,7 +16,8 @@ import pytest
 from backends import registry
 from backends.base import EXIT_PAUSED, Handle, Offsets, RunSpec, RunState, RunStatus
 from backends.errors import SubmitRejected
-from backends.process.backend import ProcessBackend, whole_lines
+from backends.output import whole_lines
+from backends.process.backend import ProcessBackend
 from backends.process.procfs import parse_stat
 from schemas.settings import Settings
 

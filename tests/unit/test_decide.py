@@ -74,3 +74,33 @@ def test_every_target_has_a_source_and_final_states_have_no_way_out():
     for target, sources in TRANSITIONS.items():
         assert sources, target
         assert not any(s.final for s in sources)
+
+
+NODE_FAIL = RunStatus(RunState.LOST, reason="transient: node failure (NODE_FAIL)")
+
+
+@pytest.mark.parametrize("status", ["Pending", "Running", "Resuming"])
+def test_a_node_failure_resubmits_from_the_checkpoint(status):
+    d = decide(job(status, node_failures=1), NODE_FAIL, NOW, 5, retries=3)
+    assert d.target is JobState.RESUMING and d.resubmit
+    assert d.message == (
+        "node failure (NODE_FAIL): resubmitting from the checkpoint (attempt 2 of 3)"
+    )
+
+
+def test_node_failures_beyond_the_cap_end_the_job():
+    d = decide(job(node_failures=3), NODE_FAIL, NOW, 5, retries=3)
+    assert d.target is JobState.ERROR and not d.resubmit
+    assert "gave up after 3 resubmissions" in d.message
+
+
+def test_a_node_failure_while_pausing_or_canceling_is_not_resubmitted():
+    paused = decide(job("Pausing"), NODE_FAIL, NOW, 5, retries=3)
+    assert paused.target is JobState.PAUSED and not paused.resubmit
+    canceled = decide(job("Canceling"), NODE_FAIL, NOW, 5, retries=3)
+    assert canceled.target is JobState.CANCELED
+
+
+def test_a_plain_loss_is_not_retried():
+    d = decide(job(), RunStatus(RunState.LOST, reason="run directory not found"), NOW, 5, 3)
+    assert d.target is JobState.ERROR and not d.resubmit

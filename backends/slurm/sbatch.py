@@ -1,0 +1,141 @@
+"""Render the batch script that runs one jobyard run under SLURM, as a pure function.
+
+The script follows the workload contract (workloads/README.md): it exports the ``JY_*``
+variables and then ``exec``s the command, so the workload *is* the batch shell and receives
+the SIGTERM that ``scancel --signal=TERM --full`` sends (plain ``--signal`` reaches no batch
+script). No exit-code file is written: ``scontrol show job`` reports ``ExitCode``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from collections.abc import Mapping
+
+from backends.base import RunSpec
+from backends.errors import SubmitRejected
+
+SPECS_FILE = "specs.json"
+STATUS_FILE = "status.jsonl"
+LOG_FILE = "output.log"
+CONTRACT_PREFIX = "JY_"
+SECRET_PREFIX = "JOBYARD_"
+
+# #SBATCH lines are not shell: sbatch splits them itself and its quoting rules differ from
+# the shell's. Values that go there are therefore restricted to characters needing no quotes.
+_DIRECTIVE_SAFE = re.compile(r"[A-Za-z0-9._/+=:@%,-]+")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def time_limit_minutes(timeout_seconds: float) -> int:
+    """SLURM counts whole minutes: round up, and never ask for 0 (which means no limit)."""
+    return max(1, math.ceil(timeout_seconds / 60))
+
+
+def gres(options: Mapping[str, object]) -> str | None:
+    """``--gres`` from backend_details: ``num_gpus`` and, if given, ``gpu_type``."""
+    count = options.get("num_gpus")
+    if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
+        return None
+    kind = options.get("gpu_type")
+    return f"gpu:{kind}:{count}" if kind else f"gpu:{count}"
+
+
+def command_argv(spec: RunSpec, python: str) -> list[str]:
+    """The command to exec; a bare ``python`` means the interpreter given for the cluster."""
+    argv = [str(part) for part in spec.command]
+    if not argv:
+        raise SubmitRejected(f"run {spec.name}: empty command")
+    if argv[0] == "python":
+        argv[0] = python
+    return argv
+
+
+def workload_env(spec: RunSpec, *, results_dir: str, run_dir: str) -> dict[str, str]:
+    """``spec.env`` plus the JY_* contract; the contract wins over anything in ``spec.env``."""
+    env = {
+        str(k): str(v)
+        for k, v in spec.env.items()
+        if not str(k).startswith((SECRET_PREFIX, CONTRACT_PREFIX))
+    }
+    env.update(
+        JY_JOB_ID=spec.job_id,
+        JY_RUN=str(spec.run),
+        JY_ACTION=spec.action,
+        JY_SPECS_FILE=f"{run_dir}/{SPECS_FILE}",
+        JY_RESULTS_DIR=results_dir,
+        JY_STATUS_FILE=f"{run_dir}/{STATUS_FILE}",
+    )
+    if spec.parent is not None:
+        parent_results = spec.parent.data.get("results_dir")
+        if not parent_results:
+            raise SubmitRejected(f"run {spec.name}: parent {spec.parent.name} has no results_dir")
+        env["JY_PARENT_RESULTS_DIR"] = str(parent_results)
+    return env
+
+
+def render_sbatch(
+    spec: RunSpec,
+    *,
+    results_dir: str,
+    run_dir: str,
+    partition: str | None,
+    python: str,
+    grace_seconds: float = 0.0,
+) -> str:
+    """The batch script for ``spec``; deterministic, so golden files can pin it down.
+
+    ``--time`` is the job's timeout plus the grace period: jobyard stops a run that reaches
+    ``timeout_minutes`` itself (SIGTERM, checkpoint, then a kill after the grace period), and
+    SLURM's limit is only the backstop should jobyard be down, so it must not race that.
+    ``--no-requeue``: after a node failure jobyard resubmits the job as a new run that
+    resumes from its checkpoint, visible in the job's history, instead of SLURM silently
+    restarting the same run from scratch over the same status file and log offsets.
+    """
+    results_dir = results_dir.rstrip("/") or "/"
+    run_dir = run_dir.rstrip("/") or "/"
+    log = f"{run_dir}/{LOG_FILE}"
+    directives: list[tuple[str, str | None]] = [
+        ("job-name", spec.name),
+        ("partition", partition),
+        ("time", str(time_limit_minutes(spec.timeout_seconds + grace_seconds))),
+        ("ntasks", "1"),
+        ("gres", gres(spec.options)),
+        ("chdir", results_dir),
+        ("output", log),
+        ("error", log),
+        ("open-mode", "append"),
+        ("no-requeue", None),
+    ]
+    lines = ["#!/bin/bash", *_directives(spec.name, directives)]
+    lines.append(f"# jobyard run {spec.name}: generated, do not edit")
+    lines += _exports(spec.name, workload_env(spec, results_dir=results_dir, run_dir=run_dir))
+    lines.append(f"exec {shlex.join(command_argv(spec, python))}")
+    return "\n".join(lines) + "\n"
+
+
+_OPTIONAL = frozenset({"partition", "gres"})
+
+
+def _directives(name: str, directives: list[tuple[str, str | None]]) -> list[str]:
+    lines = []
+    for option, value in directives:
+        if option in _OPTIONAL and value is None:
+            continue
+        if value is None:
+            lines.append(f"#SBATCH --{option}")
+            continue
+        if not _DIRECTIVE_SAFE.fullmatch(value):
+            raise SubmitRejected(f"run {name}: --{option}={value!r} has characters sbatch mangles")
+        lines.append(f"#SBATCH --{option}={value}")
+    return lines
+
+
+def _exports(name: str, env: Mapping[str, str]) -> list[str]:
+    lines = []
+    for key in sorted(env):
+        if not _ENV_NAME.fullmatch(key):
+            raise SubmitRejected(f"run {name}: {key!r} is not an environment variable name")
+        lines.append(f"export {key}={shlex.quote(env[key])}")
+    return lines

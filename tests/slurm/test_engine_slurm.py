@@ -1,0 +1,231 @@
+"""The whole job lifecycle on a real SLURM cluster behind a real sshd, through the REST API
+and a real worker: the same promises the process backend keeps."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from typing import Any
+
+import pytest
+import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from backends.base import RunSpec, RunState
+from backends.slurm.backend import SlurmBackend
+from tests.helpers import wait_for
+from tests.integration.test_engine import train, until_status
+from tests.integration.test_job_control import epoch_events, wait_epoch
+from tests.slurm.conftest import SlurmCluster, free_ports
+from workers import engine
+from workers.context import Context
+
+pytestmark = pytest.mark.integration
+
+SLURM = {"backend_type": "slurm", "partition": "debug"}
+
+
+def workspace(s: Any, cluster: SlurmCluster, **changes: Any) -> str:
+    details = {
+        "slurm_user": cluster.user,
+        "slurm_hostname": [cluster.address],
+        "base_results_dir": f"{cluster.work}/{uuid.uuid4().hex[:8]}",
+        "ssh_private_key": cluster.private_key.read_text(),
+        "known_hosts": cluster.known_hosts.read_text(),
+        "slurm_python": str(cluster.python),
+        **changes,
+    }
+    body = {"name": f"cluster-{uuid.uuid4().hex[:6]}", "cloud_type": "slurm",
+            "cloud_specific_details": details}  # fmt: skip
+    response = s.call("POST", "workspaces", json=body)
+    assert response.status_code == 201, response.json
+    return str(response.json["id"])
+
+
+def slurm_train(s: Any, ws: str, **overrides: Any) -> str:
+    return str(train(s, workspace=ws, backend_details=SLURM, **overrides))
+
+
+def squeue_state(cluster: SlurmCluster, slurm_job_id: str) -> str:
+    out = subprocess.run(
+        ["scontrol", "show", "job", "-o", slurm_job_id],
+        env={"SLURM_CONF": str(cluster.slurm_conf), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return out.split("JobState=")[1].split()[0] if "JobState=" in out else ""
+
+
+def test_train_runs_to_done_on_slurm_with_events(slurm_cluster, login, worker, store) -> None:
+    s = login()
+    ws = workspace(s, slurm_cluster)
+    worker()
+    job_id = slurm_train(s, ws, epochs=3)
+    done = until_status(s, job_id, "Done", timeout=90)
+    assert [e["epoch"] for e in epoch_events(s, job_id)] == [1, 2, 3]
+    assert {k["metric"] for k in done["job_details"]["kpi"]} >= {"val_accuracy"}
+    handle = store.jobs.find(job_id)["handle"]["data"]
+    assert handle["login_node"] == slurm_cluster.address
+    assert squeue_state(slurm_cluster, handle["slurm_job_id"]) == "COMPLETED"
+    log = s.call("GET", f"jobs/{job_id}:logs").data.decode()
+    assert "epoch" in log.lower()
+    # the secret never comes back
+    shown = s.call("GET", f"workspaces/{ws}").json["cloud_specific_details"]
+    assert "PRIVATE KEY" not in str(shown)
+
+
+def test_graceful_pause_then_resume_on_slurm(slurm_cluster, login, worker) -> None:
+    s = login()
+    ws = workspace(s, slurm_cluster)
+    worker()
+    job_id = slurm_train(s, ws, epochs=6, pace=0.5)
+    until_status(s, job_id, "Running", timeout=60)
+    wait_epoch(s, job_id, 2)
+    assert s.call("POST", f"jobs/{job_id}:pause", json={"graceful": True}).status_code == 200
+    paused = until_status(s, job_id, "Paused", timeout=60)
+    assert "checkpoint" in paused["job_details"]["detailed_status"]["message"]
+    before = [e["epoch"] for e in epoch_events(s, job_id, run=1)]
+    k = before[-1]
+    assert before == list(range(1, k + 1)) and 2 <= k < 6
+    resumed = s.call("POST", f"jobs/{job_id}:resume", json={})
+    assert resumed.status_code == 200 and resumed.json["run"] == 2
+    until_status(s, job_id, "Done", timeout=90)
+    assert [e["epoch"] for e in epoch_events(s, job_id, run=2)] == list(range(k + 1, 7))
+
+
+def test_cancel_on_slurm(slurm_cluster, login, worker, store) -> None:
+    s = login()
+    ws = workspace(s, slurm_cluster)
+    worker()
+    job_id = slurm_train(s, ws, epochs=50, pace=0.5)
+    until_status(s, job_id, "Running", timeout=60)
+    assert s.call("POST", f"jobs/{job_id}:cancel").status_code == 200
+    until_status(s, job_id, "Canceled", timeout=60)
+    slurm_id = store.jobs.find(job_id)["handle"]["data"]["slurm_job_id"]
+    wait_for(lambda: squeue_state(slurm_cluster, slurm_id) not in {"RUNNING", "PENDING"}, 30,
+             "the SLURM job to end")  # fmt: skip
+
+
+def test_first_login_node_unreachable_the_second_is_used(slurm_cluster, login, worker, store):
+    (closed,) = free_ports(1)
+    s = login()
+    ws = workspace(s, slurm_cluster, slurm_hostname=[f"127.0.0.1:{closed}", slurm_cluster.address])
+    worker()
+    job_id = slurm_train(s, ws, epochs=2)
+    until_status(s, job_id, "Done", timeout=90)
+    assert store.jobs.find(job_id)["handle"]["data"]["login_node"] == slurm_cluster.address
+
+
+def test_a_changed_host_key_is_refused_with_a_clear_error(slurm_cluster, login, worker) -> None:
+    other = ed25519.Ed25519PrivateKey.generate().public_key()
+    public = other.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    wrong = f"[{slurm_cluster.host}]:{slurm_cluster.port} {public.decode()}\n"
+    s = login()
+    ws = workspace(s, slurm_cluster, known_hosts=wrong)
+    worker()
+    job_id = slurm_train(s, ws, epochs=2)
+    failed = until_status(s, job_id, "Error", timeout=60)
+    message = failed["job_details"]["detailed_status"]["message"]
+    assert "host key" in message and "changed" in message and slurm_cluster.address in message
+
+
+def test_a_one_minute_timeout_on_slurm(slurm_cluster, login, worker) -> None:
+    s = login()
+    ws = workspace(s, slurm_cluster)
+    worker()
+    started = time.monotonic()
+    job_id = slurm_train(s, ws, epochs=500, pace=1.0, timeout_minutes=1)
+    failed = until_status(s, job_id, "Error", timeout=120)
+    elapsed = time.monotonic() - started
+    assert "timeout" in failed["job_details"]["detailed_status"]["message"]
+    assert 60 <= elapsed < 60 + 3 + 20, elapsed  # limit + grace + ticks and SLURM's latency
+
+
+def test_100_jobs_are_watched_with_two_round_trips_per_tick(slurm_cluster, login, settings, store):
+    """Reconcile in this process, so the SSH round trips can be counted: one exec for all
+    states, one SFTP session for all output, whatever the number of jobs."""
+    s = login()
+    ws = workspace(s, slurm_cluster)
+    ctx = Context(settings, store, redis.Redis.from_url(settings.redis_url), celery=None)
+    target = f"slurm:{ws}"
+    try:
+        ids = [slurm_train(s, ws, epochs=1) for _ in range(100)]
+        for job_id in ids:
+            assert engine.dispatch(ctx, job_id) == "submitted"
+        backend = ctx.backend(target)
+        assert isinstance(backend, SlurmBackend)
+        seen, trips = [], []
+        for _ in range(3):
+            before = backend.shell.round_trips  # type: ignore[attr-defined]
+            seen.append(engine.reconcile(ctx, target))
+            trips.append(backend.shell.round_trips - before)  # type: ignore[attr-defined]
+        assert seen[0] == 100  # later ticks see fewer: finished jobs were finalized
+        assert trips == [2, 2, 2], trips
+        messages = [store.jobs.find(i)["job_details"]["detailed_status"]["message"] for i in ids]
+        waiting = [m for m in messages if m.startswith("pending: waiting")]
+        assert waiting, messages[:5]  # 100 one-CPU jobs on one small node: most must wait
+    finally:
+        env = {"SLURM_CONF": str(slurm_cluster.slurm_conf), "PATH": "/usr/bin:/bin"}
+        subprocess.run(["scancel", "-u", slurm_cluster.user], check=False, env=env)
+        for backend_ in ctx._backends.values():
+            backend_[1].close()
+
+
+def scontrol(cluster: SlurmCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"SLURM_CONF": str(cluster.slurm_conf), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(["scontrol", *args], env=env, capture_output=True, text=True)
+
+
+def test_a_node_failure_resubmits_the_job_from_its_checkpoint(slurm_cluster, login, worker):
+    s = login()
+    ws = workspace(s, slurm_cluster)
+    worker()
+    job_id = slurm_train(s, ws, epochs=6, pace=0.5)
+    until_status(s, job_id, "Running", timeout=60)
+    wait_epoch(s, job_id, 2)
+    try:
+        down = scontrol(slurm_cluster, "update", "nodename=localhost", "state=down", "reason=t")
+        assert down.returncode == 0, down.stderr
+
+        def resubmitted() -> bool:
+            job = s.call("GET", f"jobs/{job_id}").json
+            return job["run"] == 2 and "resubmitting" in str(job["job_details"])
+
+        wait_for(resubmitted, 60, "the job resubmitted after NODE_FAIL")
+    finally:
+        # ReturnToService=2 may have brought the node back already: then "resume" is refused
+        scontrol(slurm_cluster, "update", "nodename=localhost", "state=resume")
+        node = scontrol(slurm_cluster, "show", "node", "localhost").stdout
+        assert "State=DOWN" not in node, node
+    until_status(s, job_id, "Done", timeout=90)
+    first = [e["epoch"] for e in epoch_events(s, job_id, run=1)]
+    second = [e["epoch"] for e in epoch_events(s, job_id, run=2)]
+    assert second == list(range(first[-1] + 1, 7)), (first, second)
+
+
+def test_submit_is_idempotent_and_results_are_read_over_sftp(slurm_cluster, settings) -> None:
+    config = {
+        "slurm_user": slurm_cluster.user,
+        "slurm_hostname": [slurm_cluster.address],
+        "base_results_dir": f"{slurm_cluster.work}/{uuid.uuid4().hex[:8]}",
+        "ssh_private_key": slurm_cluster.private_key.read_text(),
+        "known_hosts": slurm_cluster.known_hosts.read_text(),
+    }
+    backend = SlurmBackend.from_config(settings, config)
+    spec = RunSpec(job_id=uuid.uuid4().hex, run=1, action="train", specs={},
+                   command=["/bin/sh", "-c", "mkdir -p c && echo hi > c/out.txt"])  # fmt: skip
+    try:
+        first = backend.submit(spec)
+        again = backend.submit(spec)  # a retried dispatch: found by name, not submitted twice
+        assert again.data["slurm_job_id"] == first.data["slurm_job_id"]
+        wait_for(lambda: backend.poll([first])[first.name].state is RunState.SUCCEEDED, 30,
+                 "the run to succeed")  # fmt: skip
+        files = backend.list_results(first)
+        assert [(f.path, f.size) for f in files] == [("c/out.txt", 3)]
+        with backend.open_result(first, "c/out.txt") as f:
+            assert f.read() == b"hi\n"
+    finally:
+        backend.close()
