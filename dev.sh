@@ -49,6 +49,19 @@ setup() {
   fi
 }
 
+lepton_sdk() {
+  # The leptonai SDK pins httpx and pulls in Ray, so it never enters .venv: it gets a venv of
+  # its own, used only by the test checking that tests/lepton's double answers as Lepton does.
+  if ! .venv-lepton/bin/python -c 'import leptonai' >/dev/null 2>&1; then
+    "$(python_bin)" -m venv .venv-lepton &&
+      .venv-lepton/bin/python -m pip install -q 'leptonai==0.47.1' ||
+      echo "warning: could not install leptonai; its conformance test is skipped" >&2
+  fi
+  if .venv-lepton/bin/python -c 'import leptonai' >/dev/null 2>&1; then
+    export JY_LEPTONAI_PYTHON="$PWD/.venv-lepton/bin/python"
+  fi
+}
+
 case "${1:-}" in
   up)
     setup
@@ -58,6 +71,7 @@ case "${1:-}" in
   test)
     setup
     system_packages
+    lepton_sdk
     shift
     .venv/bin/ruff check .
     .venv/bin/ruff format --check .

@@ -59,6 +59,8 @@ class RunSpec:
     parent: Handle | None = None  # the parent job's last run, for derived actions
     resources: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)  # backend_details
+    network_arch: str = ""  # picks the container image where the backend has images
+    org: str = ""  # labels what the run belongs to on shared clusters
 
     @property
     def name(self) -> str:
@@ -106,6 +108,7 @@ class Output:
 
     status: bytes = b""
     log: bytes = b""
+    more: bool = False  # a read stopped at max_bytes: bytes are waiting beyond this chunk
 
 
 @dataclass(frozen=True)

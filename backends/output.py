@@ -3,6 +3,19 @@ every backend so the engine's exactly-once parsing holds whatever the transport.
 
 from __future__ import annotations
 
+from backends.base import Output
+
+
+def output_chunk(status: bytes, log: bytes, max_bytes: int, at_end: bool) -> Output:
+    """What ``read_output`` returns for one run, from raw reads of at most ``max_bytes``.
+
+    ``more`` says a read was cut at ``max_bytes``: whole-line trimming makes a cut status
+    read shorter than ``max_bytes``, so length alone cannot tell the engine that the run's
+    last lines are still waiting.
+    """
+    more = len(status) >= max_bytes or len(log) >= max_bytes
+    return Output(whole_lines(status, max_bytes, at_end), log, more)
+
 
 def whole_lines(data: bytes, max_bytes: int, at_end: bool) -> bytes:
     """Cut ``data`` after its last newline so a reader never stores half a JSON line.

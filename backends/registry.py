@@ -23,7 +23,9 @@ from schemas.settings import Settings
 # details for targets with a workspace, else empty.
 BACKENDS: dict[str, tuple[str, str]] = {
     "process": ("backends.process.backend:ProcessBackend.from_settings", ""),
+    "kubernetes": ("backends.kubernetes.backend:KubernetesBackend.from_config", "kubernetes"),
     "slurm": ("backends.slurm.backend:SlurmBackend.from_config", "slurm"),
+    "lepton": ("backends.lepton.backend:LeptonBackend.from_config", ""),
 }
 # kinds whose target names a workspace holding the connection details
 WORKSPACE_KINDS = frozenset({"slurm", "lepton"})

@@ -25,6 +25,7 @@ class CloudType:
     string_lists: frozenset[str] = field(default_factory=frozenset)
     integers: frozenset[str] = field(default_factory=frozenset)
     nested_storage: frozenset[str] = field(default_factory=frozenset)
+    object_lists: frozenset[str] = field(default_factory=frozenset)  # lists of JSON objects
     # other spellings seen in TAO's documents -> the canonical field name
     aliases: dict[str, str] = field(default_factory=dict)
     holds_results: bool = True
@@ -64,9 +65,18 @@ CLOUD_TYPES: dict[str, CloudType] = {
         CloudType(
             "lepton",
             ("lepton_workspace_id", "lepton_auth_token", "storage_backend"),
-            ("lepton_api_url",),
+            (
+                "lepton_api_url",
+                "lepton_image",
+                "lepton_results_root",
+                "lepton_node_group",
+                "lepton_mounts",
+                "lepton_image_pull_secrets",
+            ),  # fmt: skip
             secrets=frozenset({"lepton_auth_token"}),
             nested_storage=frozenset({"storage_backend"}),
+            string_lists=frozenset({"lepton_image_pull_secrets"}),
+            object_lists=frozenset({"lepton_mounts"}),
         ),
         CloudType(
             "seaweedfs",
@@ -119,6 +129,10 @@ def _check_value(ctype: CloudType, key: str, value: Any) -> str | None:
         return None
     if key in ctype.nested_storage:
         return None  # validated recursively by the caller
+    if key in ctype.object_lists:
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            return "must be a list of objects"
+        return None
     if not isinstance(value, str) or not value.strip():
         return "must be a non-empty string"
     limit = MAX_KEY_LENGTH if key in {"ssh_private_key", "known_hosts"} else MAX_VALUE_LENGTH

@@ -157,6 +157,57 @@ class Settings:
     node_failure_retries: int = _setting(
         3, _parse_int(0), "Resubmissions from the checkpoint after a node failure or preemption."
     )
+    kubernetes_kubeconfig: Path | None = _setting(
+        None, Path, "kubeconfig for the Kubernetes backend; unset = in-cluster service account."
+    )
+    kubernetes_context: str | None = _setting(
+        None, str, "kubeconfig context to use; unset = the file's current context."
+    )
+    kubernetes_namespace: str | None = _setting(
+        None, str, "Namespace of the Jobs; unset = the service account's or context's namespace."
+    )
+    kubernetes_instance: str = _setting(
+        "jobyard", str, "Label value telling this deployment's Jobs from others in the namespace."
+    )
+    kubernetes_images: str = _setting(
+        "", str, "Container image per network_arch, as `network=image,...`."
+    )
+    kubernetes_default_image: str = _setting(
+        "jobyard:latest", str, "Image for a network_arch that kubernetes_images does not name."
+    )
+    kubernetes_service_account: str | None = _setting(
+        None, str, "Service account the job pods run as; unset = the namespace's default."
+    )
+    kubernetes_image_pull_secrets: str = _setting(
+        "", str, "Comma-separated secrets for pulling job images from private registries."
+    )
+    kubernetes_node_selector: str = _setting(
+        "", str, "Node labels job pods must match, as `key=value,...`."
+    )
+    kubernetes_tolerations: str = _setting(
+        "", str, "Tolerations of job pods, as a JSON list of Kubernetes toleration objects."
+    )
+    kubernetes_gpu_resource: str = _setting(
+        "nvidia.com/gpu", str, "Extended resource a job's backend_details.num_gpus requests."
+    )
+    kubernetes_results_claim: str = _setting(
+        "jobyard-results", str, "ReadWriteMany PersistentVolumeClaim holding results and status."
+    )
+    kubernetes_results_host_path: Path | None = _setting(
+        None, Path, "hostPath used instead of the claim (single-node clusters, tests)."
+    )
+    kubernetes_results_mount: str = _setting(
+        "/jobyard", str, "Where job pods mount the results volume."
+    )
+    kubernetes_results_dir: Path | None = _setting(
+        None, Path, "Where this worker sees the results volume; unset = the mount path."
+    )
+    kubernetes_ttl_seconds: int = _setting(
+        86400, _parse_int(0), "Finished Jobs jobyard did not delete are removed after this."
+    )
+    kubernetes_request_timeout_seconds: float = _setting(
+        30.0, _parse_float(1), "Timeout of each call to the Kubernetes API server."
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

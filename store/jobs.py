@@ -148,6 +148,11 @@ class Jobs:
             {"$set": {**changes, **_next_run(job["run"], "resuming from the checkpoint")}},
         )  # fmt: skip
 
+    def note_all(self, job_ids: list[str], message: str) -> None:
+        """Show ``message`` on every listed job without touching its state."""
+        note = {"$set": {"job_details.detailed_status.message": message}}
+        self._coll.update_many({"_id": {"$in": job_ids}}, note)
+
     def resubmit(self, job_id: str, status: str, run: int, message: str) -> bool:
         """Engine-side resume after the node under run ``run`` failed; False if the job
         moved on meanwhile (canceled, paused, already resubmitted)."""

@@ -96,13 +96,19 @@ def reconcile(ctx: Context, backend_name: str) -> int:
         jobs = ctx.store.jobs.watched(backend_name)
         if not jobs:
             return 0
-        backend = ctx.backend(backend_name)
         handles = [Handle.from_doc(job["handle"]) for job in jobs]
-        statuses = backend.poll(handles)
         limit = ctx.settings.log_chunk_bytes
         requests = [(h, Offsets(j["offsets"]["status"], j["offsets"]["log"]))
                     for h, j in zip(handles, jobs, strict=True)]  # fmt: skip
-        outputs = backend.read_output(requests, limit)
+        try:
+            backend = ctx.backend(backend_name)
+            statuses = backend.poll(handles)
+            outputs = backend.read_output(requests, limit)
+        except BackendError as e:
+            # Jobs keep their state (the runs may well be fine); users see why nothing moves.
+            logger.warning("reconcile %s: %s", backend_name, e)
+            ctx.store.jobs.note_all([j["_id"] for j in jobs], f"cannot reach the backend: {e}")
+            return len(jobs)
         _ingest(ctx, jobs, handles, outputs)
         now = utcnow()
         for job, handle in zip(jobs, handles, strict=True):
@@ -121,7 +127,10 @@ def reconcile(ctx: Context, backend_name: str) -> int:
 
 
 def _drained(output: Output | None, limit: int) -> bool:
-    return output is None or (len(output.status) < limit and len(output.log) < limit)
+    """Every byte the run wrote has been read: only then may a finished run be finalized."""
+    return output is None or (
+        not output.more and len(output.status) < limit and len(output.log) < limit
+    )
 
 
 def _ingest(
@@ -200,8 +209,8 @@ def _apply(ctx: Context, job: Mapping[str, Any], handle: Handle, decision: Decis
             changes["finished_on"] = utcnow()
         if _try_transition(ctx, job_id, decision.target, decision.message, changes):
             logger.info("job %s: %s -> %s", job_id, job["status"], decision.target.value)
-            if decision.target.final:
-                ctx.backend(job["backend"]).cleanup(handle)
+            if decision.target.final or decision.target is JobState.PAUSED:
+                ctx.backend(job["backend"]).cleanup(handle)  # a resume is a new run
     elif decision.message and not decision.stop:
         ctx.store.jobs.update_fields(
             job_id, job["status"], {"job_details.detailed_status.message": decision.message}

@@ -33,4 +33,6 @@ def run_spec(job: Mapping[str, Any], parent: Handle | None) -> RunSpec:
         timeout_seconds=int(job["timeout_minutes"]) * 60,
         parent=parent,
         options=dict(job.get("backend_details") or {}),
+        network_arch=str(job.get("network_arch") or experiment.network_arch),
+        org=str(job.get("org") or ""),
     )

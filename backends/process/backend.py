@@ -37,7 +37,7 @@ from backends.base import (
     RunStatus,
 )
 from backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
-from backends.output import whole_lines
+from backends.output import output_chunk
 from backends.process import layout, procfs
 from backends.process.files import read_json, write_json_atomic
 from backends.results import relative_result_path
@@ -442,10 +442,8 @@ def _output(handle: Handle, offsets: Offsets, max_bytes: int) -> Output:
     finished = layout.exit_file(run_dir).exists()
     status = _read_chunk(layout.status_file(run_dir), offsets.status, max_bytes)
     at_end = finished and len(status) < max_bytes
-    return Output(
-        status=whole_lines(status, max_bytes, at_end),
-        log=_read_chunk(layout.log_file(run_dir), offsets.log, max_bytes),
-    )
+    log = _read_chunk(layout.log_file(run_dir), offsets.log, max_bytes)
+    return output_chunk(status, log, max_bytes, at_end)
 
 
 def _read_chunk(path: Path, offset: int, max_bytes: int) -> bytes:

@@ -35,7 +35,7 @@ from backends.base import (
     RunStatus,
 )
 from backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
-from backends.output import whole_lines
+from backends.output import output_chunk
 from backends.results import relative_result_path
 from backends.slurm import parse
 from backends.slurm.sbatch import LOG_FILE, SPECS_FILE, STATUS_FILE, render_sbatch
@@ -223,7 +223,7 @@ class SlurmBackend(Backend):
             status, log = chunks[2 * index], chunks[2 * index + 1]
             # Only a run the last poll saw finished has written its last status line.
             at_end = handle.name in self._finished and len(status) < max_bytes
-            outputs[handle.name] = Output(whole_lines(status, max_bytes, at_end), log)
+            outputs[handle.name] = output_chunk(status, log, max_bytes, at_end)
         return outputs
 
     # -- stop / cleanup --------------------------------------------------------------

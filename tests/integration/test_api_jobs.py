@@ -78,7 +78,8 @@ BAD = {
     "automl": {"automl_settings": {"automl_enabled": True}},
     "bad-uri": {"train_dataset_uris": ["ftp://x/y"]},
     "backend-unknown": {"backend_details": {"backend_type": "mainframe"}},
-    "backend-unavailable": {"backend_details": {"backend_type": "lepton"}},
+    "lepton-without-workspace": {"backend_details": {"backend_type": "lepton"}},
+    "slurm-without-workspace": {"backend_details": {"backend_type": "slurm"}},
     "missing-workspace": {"workspace": "no-such-workspace"},
     "early-stop-zero": {"early_stop_epoch": 0},
     "name-too-long": {"name": "x" * 501},
@@ -91,6 +92,17 @@ def test_bad_job_bodies_get_400_and_store_nothing(login, overrides):
     body = assert_error(s.call("POST", "jobs", json=train_body(**overrides)), 400)
     assert body["errors"]
     assert s.call("GET", "jobs").json["jobs"] == []
+
+
+def test_a_remote_backend_needs_a_workspace_of_its_kind(login):
+    s = login()
+    body = {"name": "w", "cloud_type": "local", "cloud_specific_details": {}}
+    local = s.call("POST", "workspaces", json=body).json["id"]
+    details = {"backend_type": "slurm", "partition": "debug"}
+    error = assert_error(
+        s.call("POST", "jobs", json=train_body(workspace=local, backend_details=details)), 400
+    )
+    assert "needs a slurm workspace" in error["error_desc"]
 
 
 def test_derived_actions_need_a_finished_train_parent(login):

@@ -1,0 +1,156 @@
+"""The Lepton job body for one run, as a pure function of the run and the workspace.
+
+How the workload contract crosses into a container that shares no disk with jobyard:
+
+* the spec travels in the ``JY_SPECS_JSON`` variable; the ``entrypoint`` wrapper writes it
+  to ``JY_SPECS_FILE`` before starting the workload;
+* ``JY_RESULTS_DIR`` is ``<results_root>/<job id>/results`` on the shared volume the
+  workspace mounts, so every run of a job sees the same checkpoints;
+* status lines come back through the replica log behind a marker (see ``stream``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from backends.base import RunSpec
+from backends.errors import SubmitRejected
+from backends.lepton.config import LeptonConfig
+
+MAX_ID_LENGTH = 36
+ENTRYPOINT = ("python", "-m", "backends.lepton.entrypoint", "--")
+CPU_SHAPE = "cpu.small"
+MANAGED_BY = "jobyard"
+LABEL_MANAGED = "managed-by"
+LABEL_JOB = "jobyard-job"
+LABEL_RUN = "jobyard-run"
+SECRET_PREFIX = "JOBYARD_"
+CONTRACT_PREFIX = "JY_"
+_GPU_TYPE = re.compile(r"[a-z0-9][a-z0-9-]*")
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
+
+
+def lepton_job_id(job_id: str, run: int) -> str:
+    """A valid Lepton job id (``[a-z][a-z0-9-]*``, at most 36) for run ``run`` of a job.
+
+    Readable prefix from the job id, then the run, then 8 hex digits of a hash of the
+    exact (job id, run), so two job ids that differ only where the prefix was cut or
+    lower-cased still get different Lepton ids. Deterministic: a retried submit finds
+    the job it already created.
+    """
+    digest = hashlib.sha256(f"{job_id}\0{run}".encode()).hexdigest()[:8]
+    tail = f"-r{run}-{digest}"
+    room = MAX_ID_LENGTH - len("jy-") - len(tail)
+    slug = re.sub(r"[^a-z0-9]+", "-", job_id.lower()).strip("-")[: max(room, 0)].strip("-")
+    name = f"jy-{slug}{tail}" if slug else f"jy{tail}"
+    if len(name) > MAX_ID_LENGTH:
+        raise SubmitRejected(f"run number {run} is too large for a Lepton job id")
+    return name
+
+
+def run_paths(config: LeptonConfig, job_id: str, run: int) -> dict[str, str]:
+    """Container paths of one run: shared results dir, per-run specs and status files."""
+    root = config.results_root.rstrip("/") or ""
+    run_dir = f"{root}/{job_id}/run-{run}"
+    return {
+        "results_dir": f"{root}/{job_id}/results",
+        "specs_file": f"{run_dir}/specs.json",
+        "status_file": f"{run_dir}/status.jsonl",
+    }
+
+
+def resource_shape(spec: RunSpec) -> str:
+    """``cpu.small``, ``gpu.a100`` or ``gpu.4xa100`` from backend_details (``num_gpus``,
+    ``gpu_type``); the action's spec supplies ``num_gpus`` only once a GPU type is named,
+    since the reference spec records a GPU count even for CPU runs."""
+    options = spec.options
+    gpu_type = options.get("gpu_type")
+    count = options.get("num_gpus")
+    if count is None and gpu_type:
+        action_spec = spec.specs.get(spec.action)
+        if isinstance(action_spec, Mapping):
+            count = action_spec.get("num_gpus")
+    if not count:
+        return CPU_SHAPE
+    if not isinstance(count, int) or count < 0:
+        raise SubmitRejected(f"run {spec.name}: num_gpus must be a whole number, not {count!r}")
+    if not gpu_type:
+        raise SubmitRejected(
+            f"run {spec.name}: num_gpus={count} on Lepton needs backend_details.gpu_type "
+            "(for example a100 or h100-sxm) to choose a resource shape"
+        )
+    gpu = str(gpu_type).lower()
+    if not _GPU_TYPE.fullmatch(gpu):
+        raise SubmitRejected(f"run {spec.name}: gpu_type {gpu_type!r} is not a Lepton GPU name")
+    return f"gpu.{gpu}" if count == 1 else f"gpu.{count}x{gpu}"
+
+
+def contract_env(spec: RunSpec, config: LeptonConfig) -> dict[str, str]:
+    """The ``JY_*`` contract plus the run's own variables, never a ``JOBYARD_*`` secret."""
+    try:
+        specs_json = json.dumps(spec.specs, sort_keys=True)
+    except (TypeError, ValueError) as e:
+        raise SubmitRejected(f"run {spec.name}: specs are not JSON: {e}") from e
+    paths = run_paths(config, spec.job_id, spec.run)
+    env = {
+        str(k): str(v)
+        for k, v in spec.env.items()
+        if not str(k).startswith((SECRET_PREFIX, CONTRACT_PREFIX))
+    }
+    env.update(
+        PYTHONUNBUFFERED="1",
+        JY_JOB_ID=spec.job_id,
+        JY_RUN=str(spec.run),
+        JY_ACTION=spec.action,
+        JY_SPECS_JSON=specs_json,
+        JY_SPECS_FILE=paths["specs_file"],
+        JY_STATUS_FILE=paths["status_file"],
+        JY_RESULTS_DIR=paths["results_dir"],
+    )
+    if spec.parent is not None:
+        parent_results = spec.parent.data.get("results_dir")
+        if not parent_results:
+            raise SubmitRejected(f"run {spec.name}: parent {spec.parent.name} has no results_dir")
+        env["JY_PARENT_RESULTS_DIR"] = str(parent_results)
+    return env
+
+
+def labels(spec: RunSpec) -> dict[str, str]:
+    """Labels that let one list call find every run jobyard started in the workspace."""
+    found = {LABEL_MANAGED: MANAGED_BY, LABEL_RUN: str(spec.run)}
+    if _LABEL_VALUE.fullmatch(spec.job_id):
+        found[LABEL_JOB] = spec.job_id
+    return found
+
+
+def render_job_body(spec: RunSpec, config: LeptonConfig) -> dict[str, Any]:
+    """The ``POST /jobs`` body for ``spec``: one replica, no platform retries (a retry
+    would replay the status file into a fresh log; jobyard decides about retries)."""
+    command = [str(part) for part in spec.command]
+    if not command:
+        raise SubmitRejected(f"run {spec.name}: empty command")
+    job_id = lepton_job_id(spec.job_id, spec.run)
+    env = contract_env(spec, config)
+    body_spec: dict[str, Any] = {
+        "resource_shape": resource_shape(spec),
+        "container": {
+            "image": str(spec.resources.get("image") or config.image),
+            "command": [*ENTRYPOINT, *command],
+        },  # fmt: skip
+        "completions": 1,
+        "parallelism": 1,
+        "max_failure_retry": 0,
+        "max_job_failure_retry": 0,
+        "envs": [{"name": name, "value": env[name]} for name in sorted(env)],
+        "mounts": [dict(m) for m in config.mounts],
+        "image_pull_secrets": list(config.image_pull_secrets),
+        "ttl_seconds_after_finished": config.ttl_seconds_after_finished,
+    }
+    node_group = spec.options.get("platform_id") or config.node_group
+    if node_group:
+        body_spec["affinity"] = {"allowed_dedicated_node_groups": [str(node_group)]}
+    return {"metadata": {"id": job_id, "name": job_id, "labels": labels(spec)}, "spec": body_spec}

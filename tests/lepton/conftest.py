@@ -1,0 +1,60 @@
+"""The Lepton double, started per test on a free loopback port.
+
+``/jobyard`` (the backend's default results root, a shared volume on real Lepton) maps to
+a directory under the test's ``tmp_path``, so runs of one job share checkpoints as they
+would on the volume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backends.lepton.client import LeptonClient
+from backends.lepton.config import DEFAULT_RESULTS_ROOT
+from tests.lepton.fake_lepton import FakeLepton
+
+TOKEN = "lepton-token-7f3a9c"
+WORKSPACE = "testws"
+
+
+@pytest.fixture
+def volume(tmp_path: Path) -> Path:
+    path = tmp_path / "volume"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def fake(volume: Path) -> Iterator[FakeLepton]:
+    double = FakeLepton(
+        token=TOKEN,
+        workspace=WORKSPACE,
+        path_map={DEFAULT_RESULTS_ROOT: str(volume)},
+        grace_seconds=10.0,
+    ).start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def lepton(fake: FakeLepton) -> LeptonClient:
+    return LeptonClient(fake.url, TOKEN, WORKSPACE, timeout_seconds=10.0)
+
+
+def workspace_details(fake: FakeLepton, token: str = TOKEN) -> dict[str, Any]:
+    return {
+        "lepton_workspace_id": WORKSPACE,
+        "lepton_auth_token": token,
+        "lepton_api_url": fake.url,
+        "storage_backend": {
+            "storage_type": "seaweedfs",
+            "access_key": "ak",
+            "secret_key": "sk-seaweed",
+            "endpoint_url": "http://127.0.0.1:1",
+            "cloud_bucket_name": "results",
+        },
+    }

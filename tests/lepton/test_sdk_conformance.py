@@ -1,0 +1,83 @@
+"""The double answers the real ``leptonai`` SDK as Lepton does, and jobyard's job body is a
+valid ``LeptonJob`` under the SDK's own model.
+
+The SDK pins httpx and pulls in Ray, so it is not in jobyard's environment: this test runs
+``sdk_conformance.py`` under an interpreter that has it, either this one or the one named by
+``JY_LEPTONAI_PYTHON`` (a separate venv: ``python -m venv V && V/bin/pip install
+leptonai==0.47.1``), and is skipped when there is neither.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backends.base import RunSpec
+from backends.lepton.config import LeptonConfig
+from backends.lepton.render import render_job_body
+from backends.lepton.stream import exit_code, split_log
+from tests.lepton.conftest import TOKEN, WORKSPACE
+
+SCRIPT = Path(__file__).with_name("sdk_conformance.py")
+
+
+def _sdk_python() -> str | None:
+    named = os.environ.get("JY_LEPTONAI_PYTHON")
+    if named:
+        return named if Path(named).is_file() else None
+    return sys.executable if importlib.util.find_spec("leptonai") else None
+
+
+SDK_PYTHON = _sdk_python()
+pytestmark = pytest.mark.skipif(
+    SDK_PYTHON is None,
+    reason="leptonai is not importable here (it stays out of jobyard's venv); install it in "
+    "a separate venv and set JY_LEPTONAI_PYTHON to that venv's python",
+)
+
+
+def _body(config, job_id, command, **options):
+    spec = RunSpec(job_id=job_id, run=1, action="train", command=command,
+                   specs={"train": {"num_epochs": 1}}, options=options)  # fmt: skip
+    return render_job_body(spec, config)
+
+
+def test_the_sdk_drives_the_double_with_jobyards_bodies(fake):
+    mount = {"path": "/", "mount_path": "/jobyard", "from": "node-nfs:fs"}
+    config = LeptonConfig(WORKSPACE, TOKEN, fake.url, mounts=(mount,))
+    ours = _body(config, "job-gpu", ["python", "-m", "workloads.classifier"],
+                 num_gpus=2, gpu_type="a100", platform_id="ng-1")  # fmt: skip
+    run = _body(config, "job-run", ["sh", "-c", "echo hello from lepton"])
+    long = _body(config, "job-long", ["sleep", "30"])
+    result = subprocess.run(
+        [str(SDK_PYTHON), str(SCRIPT), fake.url, TOKEN, WORKSPACE],
+        input=json.dumps({"ours": ours, "run": run, "long": long}),
+        capture_output=True, text=True, timeout=150,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+
+    parsed = seen["parsed"]  # nothing of ours was dropped or renamed by the SDK's model
+    assert parsed["metadata"]["id"] == ours["metadata"]["id"]
+    assert parsed["metadata"]["labels"] == ours["metadata"]["labels"]
+    for key, value in ours["spec"].items():
+        assert parsed["spec"][key] == value, key
+
+    sent = fake.calls("POST", "/jobs")[0][3]  # what the SDK put on the wire for our body
+    for key in ("resource_shape", "container", "envs", "completions", "max_failure_retry"):
+        assert sent["spec"][key] == run["spec"][key], key
+    assert seen["created_state"] == "Starting" and seen["final_state"] == "Completed"
+    assert seen["replicas"] == [f"{run['metadata']['id']}-0-abcde"]
+    raw = seen["log"].encode()
+    assert split_log(raw, complete=True)[1] == b"hello from lepton\n" and exit_code(raw) == 0
+    assert seen["events"] == ["Created"]
+    assert seen["listed"] == sorted([run["metadata"]["id"], long["metadata"]["id"]])
+    assert seen["stopped_state"] == "Stopped"
+    assert seen["get_deleted"] != "found"
+    assert seen["wrong_token"] != "accepted" and "401" in seen["wrong_token"]
