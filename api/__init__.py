@@ -9,7 +9,7 @@ import redis
 from flask import Flask
 from werkzeug.routing import BaseConverter
 
-from api import auth, errors, health, jobs, workspaces
+from api import auth, backups, datasets, errors, health, job_files, jobs, workspaces
 from api.services import EXTENSION, Services
 from api.tokens import Tokens
 from schemas.common import ErrorSchema
@@ -19,7 +19,15 @@ from store.crypto import Cipher
 from workers.celery_app import create_celery
 
 API_VERSION = "0.1.0"
-BLUEPRINTS = (auth.blp, health.blp, workspaces.blp, jobs.blp)
+BLUEPRINTS = (
+    auth.blp,
+    health.blp,
+    workspaces.blp,
+    backups.blp,
+    datasets.blp,
+    jobs.blp,
+    job_files.blp,
+)
 
 
 class IdConverter(BaseConverter):

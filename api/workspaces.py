@@ -10,6 +10,9 @@ from flask.views import MethodView
 from api.errors import BadRequest
 from api.parser import Blueprint
 from api.services import principal, services
+from backends.storage.errors import StorageError
+from backends.storage.probe import check_workspace
+from schemas.cloud import normalise
 from schemas.common import BulkResultsSchema
 from schemas.workspace import (
     WorkspaceIdsSchema,
@@ -45,6 +48,25 @@ def _validated(merged: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
+def _check_storage(fields: dict[str, Any], org: str = "", workspace_id: str = "") -> None:
+    """Refuse a workspace whose bucket cannot be reached and written, saying why
+    (on update, only when where it points changed: a rename needs no bucket)."""
+    svc = services()
+    if not svc.settings.workspace_storage_check:
+        return
+    details = normalise(fields["cloud_type"], fields.get("cloud_specific_details") or {})
+    if workspace_id:
+        repo = svc.store.workspaces
+        before = repo.get(org, workspace_id).cloud_type, repo.credentials(org, workspace_id)
+        if before == (fields["cloud_type"], details):
+            return
+    try:
+        check_workspace(fields["cloud_type"], details)
+    except StorageError as e:
+        message = f"workspace storage check failed: {e}"
+        raise BadRequest(message, {"cloud_specific_details": [message]}) from e
+
+
 @blp.route("")
 class WorkspaceCollection(MethodView):
     @blp.arguments(WorkspaceListArgsSchema, location="query")
@@ -65,6 +87,7 @@ class WorkspaceCollection(MethodView):
         credentials are encrypted at rest and shown masked from then on.
         """
         force = body.pop("force_create", False)
+        _check_storage(body)
         return services().store.workspaces.create(org_name, principal().user_id, body, force)
 
     @blp.arguments(WorkspaceIdsSchema)
@@ -96,6 +119,7 @@ class WorkspaceItem(MethodView):
         repo = services().store.workspaces
         body.pop("force_create", None)
         merged = _validated(repo.merged_update(org_name, workspace_id, body, partial=False))
+        _check_storage(merged, org_name, workspace_id)
         return repo.replace(org_name, workspace_id, merged)
 
     @blp.arguments(WorkspacePatchSchema)
@@ -104,6 +128,7 @@ class WorkspaceItem(MethodView):
         """Update some fields of a workspace; details are merged"""
         repo = services().store.workspaces
         merged = _validated(repo.merged_update(org_name, workspace_id, body, partial=True))
+        _check_storage(merged, org_name, workspace_id)
         return repo.replace(org_name, workspace_id, merged)
 
     @blp.response(200, WorkspaceSchema)

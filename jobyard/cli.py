@@ -264,6 +264,24 @@ def cmd_revoke_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    from backends.storage import StorageError
+    from workers import maintenance
+
+    only_org = getattr(args, "only_org", None)
+    try:
+        with _admin_store() as store:
+            summary = maintenance.command(
+                store, _settings().data_dir, args.admin, args.name, workspace=args.workspace,
+                org=args.org, directory=args.dir, only_org=only_org,
+            )  # fmt: skip
+    except (maintenance.BackupError, StorageError) as e:
+        print(f"jobyard: {args.admin} failed: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps({"status": "Done", "action": args.admin, **summary}, default=str))
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     print("| variable | default | meaning |\n|---|---|---|")
     for variable, default, doc in documentation():
@@ -304,6 +322,18 @@ def parser() -> argparse.ArgumentParser:
     revoke = admin.add_parser("revoke-key", help="revoke an API key (the key or its id)")
     revoke.add_argument("key")
     revoke.set_defaults(func=cmd_revoke_key)
+    for action, text in (
+        ("backup", "write a compressed dump of jobyard's state"),
+        ("restore", "replace jobyard's state with a dump (its scope only)"),
+    ):
+        cmd = admin.add_parser(action, help=text)
+        cmd.add_argument("name", help="object name in the workspace, or file name in --dir")
+        cmd.add_argument("--workspace", help="workspace id whose bucket holds the dump")
+        cmd.add_argument("--org", help="the workspace's org")
+        cmd.add_argument("--dir", type=Path, help="a local directory instead of a workspace")
+        if action == "backup":
+            cmd.add_argument("--only-org", help="dump this org only (default: everything)")
+        cmd.set_defaults(func=cmd_maintenance)
     return p
 
 

@@ -222,6 +222,10 @@ class JobDetailsSchema(ma.Schema):
     time_per_epoch = fields.String(allow_none=True)
     eta = fields.String(allow_none=True)
     checkpoint = fields.String(allow_none=True)
+    transfer = fields.Dict(
+        allow_none=True,
+        metadata={"description": "Progress of the latest copy of results to the workspace"},
+    )
 
 
 class JobSchema(ma.Schema):
@@ -251,6 +255,9 @@ class JobSchema(ma.Schema):
     started_on = Timestamp(metadata={"description": "When the current run began running"})
     finished_on = Timestamp()
     job_details = fields.Nested(JobDetailsSchema)
+    artifacts = fields.Dict(
+        allow_none=True, metadata={"description": "Where the job's results were copied"}
+    )
 
 
 class JobListSchema(ma.Schema):

@@ -154,6 +154,9 @@ class Settings:
     ssh_timeout_seconds: float = _setting(
         30.0, _parse_float(1), "Connect and I/O timeout of every SSH call to a login node."
     )
+    workspace_storage_check: bool = _setting(
+        True, _parse_bool, "Refuse a workspace whose bucket cannot be reached and written."
+    )
     node_failure_retries: int = _setting(
         3, _parse_int(0), "Resubmissions from the checkpoint after a node failure or preemption."
     )

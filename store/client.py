@@ -11,10 +11,13 @@ from pymongo.errors import PyMongoError
 
 from store.accounts import Accounts
 from store.crypto import Cipher
+from store.datasets import Datasets
 from store.errors import Unavailable
 from store.events import Events
 from store.jobs import Jobs
 from store.logs import Logs
+from store.operations import Operations
+from store.uploads import Uploads
 from store.workspaces import Workspaces
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -25,6 +28,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("org", ASCENDING), ("created_on", DESCENDING)]),
         IndexModel([("org", ASCENDING), ("name", ASCENDING)]),
     ],
+    "datasets": [
+        IndexModel([("org", ASCENDING), ("fingerprint", ASCENDING)], unique=True),
+        IndexModel([("org", ASCENDING), ("created_on", DESCENDING)]),
+        IndexModel([("org", ASCENDING), ("name", ASCENDING)]),
+    ],
+    "job_uploads": [IndexModel([("job_id", ASCENDING)])],
     "jobs": [
         IndexModel([("org", ASCENDING), ("fingerprint", ASCENDING)], unique=True),
         IndexModel([("org", ASCENDING), ("created_on", DESCENDING)]),
@@ -39,6 +48,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
     ],
     "job_logs": [IndexModel([("org", ASCENDING), ("job_id", ASCENDING), ("pos", ASCENDING)])],
+    "maintenance_ops": [
+        IndexModel([("org", ASCENDING), ("workspace", ASCENDING), ("created_on", DESCENDING)])
+    ],
 }
 
 
@@ -48,9 +60,12 @@ class Store:
         self.cipher = cipher
         self.accounts = Accounts(db)
         self.workspaces = Workspaces(db, cipher)
+        self.datasets = Datasets(db, cipher)
+        self.operations = Operations(db)
         self.jobs = Jobs(db)
         self.events = Events(db)
         self.logs = Logs(db)
+        self.uploads = Uploads(db)
 
     def ensure_indexes(self) -> None:
         for name, indexes in INDEXES.items():

@@ -148,6 +148,17 @@ class Jobs:
             {"$set": {**changes, **_next_run(job["run"], "resuming from the checkpoint")}},
         )  # fmt: skip
 
+    def statuses(self, job_ids: list[str]) -> dict[str, str]:
+        found = self._coll.find({"_id": {"$in": job_ids}}, {"status": 1})
+        return {d["_id"]: d["status"] for d in found}
+
+    def set_transfer(self, job_id: str, snapshot: Mapping[str, Any]) -> None:
+        """Progress of the job's latest copy of results (``job_details.transfer``)."""
+        self._coll.update_one({"_id": job_id}, {"$set": {"job_details.transfer": snapshot}})
+
+    def set_artifacts(self, job_id: str, artifacts: Mapping[str, Any]) -> None:
+        self._coll.update_one({"_id": job_id}, {"$set": {"artifacts": artifacts}})
+
     def note_all(self, job_ids: list[str], message: str) -> None:
         """Show ``message`` on every listed job without touching its state."""
         note = {"$set": {"job_details.detailed_status.message": message}}

@@ -52,6 +52,8 @@ def settings(tmp_path: Path, mongo_uri: str, redis_url: str) -> Settings:
         jwt_secret="test-secret-" + "x" * 32,
         encryption_key=ENCRYPTION_KEY,
         max_body_bytes=64 * 1024,
+        # fake AWS credentials in API tests; tests/storage turns the check on
+        workspace_storage_check=False,
     )
 
 

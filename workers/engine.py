@@ -16,7 +16,7 @@ from schemas.experiments import NoWorkload
 from schemas.job import JobState
 from store.errors import StaleState
 from store.timeutil import utcnow
-from workers import enqueue
+from workers import enqueue, transfers
 from workers.context import Context
 from workers.decide import Decision, decide
 from workers.runspec import run_spec
@@ -121,6 +121,7 @@ def reconcile(ctx: Context, backend_name: str) -> int:
             decision = decide(job, status, now, ctx.settings.grace_period_seconds,
                               ctx.settings.node_failure_retries)  # fmt: skip
             _apply(ctx, job, handle, decision)
+        transfers.schedule(ctx, jobs)  # results to the workspace (workers/transfers.py)
         return len(jobs)
     finally:
         ctx.unlock(f"reconcile:{backend_name}")

@@ -3,7 +3,9 @@ and a real worker: the same promises the process backend keeps."""
 
 from __future__ import annotations
 
+import io
 import subprocess
+import tarfile
 import time
 import uuid
 from typing import Any
@@ -72,6 +74,12 @@ def test_train_runs_to_done_on_slurm_with_events(slurm_cluster, login, worker, s
     assert squeue_state(slurm_cluster, handle["slurm_job_id"]) == "COMPLETED"
     log = s.call("GET", f"jobs/{job_id}:logs").data.decode()
     assert "epoch" in log.lower()
+    # results stay on the cluster and come through the jobs file endpoints over SFTP
+    listed = s.call("POST", f"jobs/{job_id}:list_files", json={}).json
+    assert {"model_best.npz", "model_latest.npz", "train_summary.json"} <= set(listed)
+    best = s.call("POST", f"jobs/{job_id}:download_selective_files", json={"best_model": True})
+    with tarfile.open(fileobj=io.BytesIO(best.get_data()), mode="r:gz") as tar:
+        assert [m.name for m in tar.getmembers()] == [f"{job_id}/model_best.npz"]
     # the secret never comes back
     shown = s.call("GET", f"workspaces/{ws}").json["cloud_specific_details"]
     assert "PRIVATE KEY" not in str(shown)

@@ -1,0 +1,319 @@
+"""A job's files (seed 000, "Download Job Files"): ``:list_files``,
+``:download`` (everything, as a tar.gz stream) and
+``:download_selective_files`` (the best or latest model, or listed files).
+
+Files are the run's results as its backend keeps them
+(``Backend.list_results``/``open_result``), plus the job's log (stored in
+MongoDB) and specs as ``logs_from_toolkit.txt`` and ``experiment_specs.json``.
+Archives are streamed chunk by chunk (``backends.storage.tarstream``), never
+built in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import posixpath
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, Any
+
+import marshmallow as ma
+from flask import Response, stream_with_context
+from flask.views import MethodView
+from marshmallow import fields, validate
+
+from api.datasets import workspace_storage
+from api.errors import ApiError, Missing, ServiceUnavailable
+from api.parser import Blueprint
+from api.services import services
+from backends import registry
+from backends.base import Backend, Handle
+from backends.errors import (
+    BackendError,
+    BackendUnavailable,
+    ResultNotFound,
+    UnknownBackend,
+    UnsupportedOperation,
+)
+from backends.storage import StorageError
+from backends.storage.tarstream import Member, tar_gz
+from schemas.common import StrictSchema
+from store.errors import NotFound
+
+logger = logging.getLogger(__name__)
+blp = Blueprint(
+    "job_files",
+    __name__,
+    url_prefix="/api/v2/orgs/<string:org_name>",
+    description="A job's files: list them, download all or some as tar.gz",
+)
+
+LOG_NAME = "logs_from_toolkit.txt"
+SPECS_NAME = "experiment_specs.json"
+BEST = re.compile(r"(^|[/_.-])(model_best|best_model)([._-]|$)")
+LATEST = re.compile(r"(^|[/_.-])(model_latest|latest_model)([._-]|$)")
+EPOCH = re.compile(r"epoch[_-]?(\d+)")
+MODEL_SUFFIXES = (".npz", ".pth", ".pt", ".ckpt", ".tlt", ".hdf5", ".h5", ".onnx",
+                  ".safetensors", ".engine")  # fmt: skip
+ARCHIVE = {
+    "200": {
+        "description": "A tar.gz of the files under a folder named after the job",
+        "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+class NotImplementedByBackend(ApiError):
+    status = 501
+
+
+class ListFilesSchema(StrictSchema):
+    retrieve_logs = fields.Boolean(load_default=False)
+    retrieve_specs = fields.Boolean(load_default=False)
+
+
+class SelectiveSchema(StrictSchema):
+    best_model = fields.Boolean(load_default=False)
+    latest_model = fields.Boolean(load_default=False)
+    file_lists = fields.List(fields.String(validate=validate.Length(1, 2048)),
+                             load_default=list, validate=validate.Length(max=1000))  # fmt: skip
+    tar_files = fields.Boolean(load_default=True, metadata={"description": "always a tar.gz"})
+
+    @ma.validates_schema
+    def _something(self, data: dict[str, Any], **_: Any) -> None:
+        if not (data["best_model"] or data["latest_model"] or data["file_lists"]):
+            raise ma.ValidationError("ask for best_model, latest_model or file_lists")
+
+
+# --- choosing files: pure --------------------------------------------------------------
+
+
+def _is_model(path: str) -> bool:
+    return path.endswith(MODEL_SUFFIXES)
+
+
+def best_model(paths: Sequence[str]) -> str | None:
+    found = sorted(p for p in paths if _is_model(p) and BEST.search(posixpath.basename(p)))
+    return found[0] if found else None
+
+
+def latest_model(paths: Sequence[str]) -> str | None:
+    """``model_latest.*`` if the workload keeps one, else the highest-epoch checkpoint."""
+    named = sorted(p for p in paths if _is_model(p) and LATEST.search(posixpath.basename(p)))
+    if named:
+        return named[0]
+    epochs = [(int(m.group(1)), p) for p in paths
+              if _is_model(p) and (m := EPOCH.search(posixpath.basename(p)))]  # fmt: skip
+    return max(epochs)[1] if epochs else None
+
+
+def selection(paths: Sequence[str], body: dict[str, Any]) -> list[str]:
+    """The files a selective download asks for, or Missing saying what is absent."""
+    chosen: list[str] = []
+    for wanted, pick in (("best_model", best_model), ("latest_model", latest_model)):
+        if body[wanted]:
+            found = pick(paths)
+            if found is None:
+                raise Missing(f"the job's results hold no {wanted.replace('_', ' ')}")
+            chosen.append(found)
+    present = set(paths)
+    asked = [p.strip("/") for p in body["file_lists"]]
+    missing = [p for p in asked if p not in present]
+    if missing:
+        raise Missing(f"not among the job's files: {', '.join(missing[:10])}")
+    return list(dict.fromkeys([*chosen, *asked]))
+
+
+# --- where the files come from ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _backend(job: dict[str, Any]) -> Iterator[Backend]:
+    """The job's backend, built as a worker builds it (``workers.context``)."""
+    svc = services()
+    kind, workspace_id = registry.split_target(job["backend"])
+    config: dict[str, Any] = {}
+    if workspace_id is not None:
+        config = svc.store.workspaces.for_backend(workspace_id)[1]
+    backend = registry.create(kind, svc.settings, config)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def _log_member(org: str, job: dict[str, Any], stack: contextlib.ExitStack) -> Member:
+    """The stored log, spooled to a temporary file (memory up to 1 MiB) so that its
+    size is known for the tar header without holding a large log in memory."""
+    spool = stack.enter_context(tempfile.SpooledTemporaryFile(max_size=1024 * 1024))
+    offset = 0
+    while True:
+        data, offset = services().store.logs.read(org, job["_id"], offset, 1024 * 1024)
+        if not data:
+            break
+        spool.write(data)
+    size = spool.tell()
+
+    @contextlib.contextmanager
+    def opened() -> Iterator[IO[bytes]]:
+        spool.seek(0)
+        yield spool
+
+    return Member(LOG_NAME, size, float(job.get("last_modified", 0)), opened)
+
+
+def _specs_member(job: dict[str, Any]) -> Member:
+    data = json.dumps(job.get("specs") or {}, indent=2, sort_keys=True).encode()
+    return Member(SPECS_NAME, len(data), float(job.get("created_on", 0)),
+                  lambda: io.BytesIO(data))  # fmt: skip
+
+
+def _workspace_copy(org: str, job: dict[str, Any]) -> list[Member] | None:
+    """The finished job's results as uploaded to its workspace (workers/transfers.py),
+    which outlive the backend; None when there is no complete copy to read."""
+    artifacts = job.get("artifacts") or {}
+    if not artifacts.get("complete"):
+        return None
+    try:
+        storage = workspace_storage(org, artifacts["workspace"])
+        prefix = str(artifacts["prefix"]).strip("/") + "/"
+        found = list(storage.list(prefix))
+    except (StorageError, NotFound) as e:
+        logger.warning("job %s: workspace copy unreadable, using the backend: %s", job["_id"], e)
+        return None
+    return [Member(item.key[len(prefix) :], item.size, item.modified,
+                   lambda k=item.key: storage.open(k))  # type: ignore[misc]
+            for item in found]  # fmt: skip
+
+
+def _results(org: str, job: dict[str, Any], stack: contextlib.ExitStack) -> list[Member]:
+    copy = _workspace_copy(org, job)
+    if copy is not None:
+        return copy
+    if not job.get("handle"):
+        return []  # never submitted: nothing ran, nothing written
+    backend = stack.enter_context(_backend(job))
+    handle = Handle.from_doc(job["handle"])
+    return [Member(item.path, item.size, item.modified,
+                   lambda p=item.path: backend.open_result(handle, p))  # type: ignore[misc]
+            for item in backend.list_results(handle)]  # fmt: skip
+
+
+def _extras(results: list[Member], logs: bool, specs: bool) -> list[str]:
+    """Names of the log and specs files asked for; a result of the same name wins."""
+    taken = {m.name for m in results}
+    wanted = [(logs, LOG_NAME), (specs, SPECS_NAME)]
+    return [name for asked, name in wanted if asked and name not in taken]
+
+
+def _members(org: str, job: dict[str, Any], stack: contextlib.ExitStack,
+             only: Callable[[list[str]], list[str]] | None) -> list[Member]:  # fmt: skip
+    """The archive's members: every file, or those ``only`` picks from the names."""
+    results = _results(org, job, stack)
+    extras = _extras(results, logs=True, specs=True)
+    names = [m.name for m in results] + extras
+    wanted = only(names) if only is not None else names
+    by_name = {m.name: m for m in results}
+    members = []
+    for name in wanted:
+        if name in by_name:
+            members.append(by_name[name])
+        elif name == LOG_NAME:
+            members.append(_log_member(org, job, stack))
+        else:
+            members.append(_specs_member(job))
+    return members
+
+
+def _api_error(error: BackendError) -> ApiError:
+    if isinstance(error, ResultNotFound):
+        return Missing(str(error))
+    if isinstance(error, UnsupportedOperation):
+        return NotImplementedByBackend(str(error))
+    if isinstance(error, BackendUnavailable | UnknownBackend):
+        return ServiceUnavailable(f"the job's backend cannot be reached: {error}")
+    return ServiceUnavailable(str(error))
+
+
+def _archive(
+    org: str, job_id: str, only: Callable[[list[str]], list[str]] | None = None
+) -> Response:
+    """Stream a tar.gz of the job's files (``only``: a function choosing paths)."""
+    job = services().store.jobs.get(org, job_id)
+    stack = contextlib.ExitStack()
+    try:
+        members = _members(org, job, stack, only)
+    except BackendError as e:
+        stack.close()
+        raise _api_error(e) from e
+    except BaseException:
+        stack.close()
+        raise
+    prefixed = [Member(f"{job_id}/{m.name}", m.size, m.modified, m.open) for m in members]
+
+    def chunks() -> Iterator[bytes]:
+        with stack:
+            try:
+                yield from tar_gz(prefixed)
+            except Exception:  # headers are sent: all we can do is end the stream early
+                logger.exception("job %s: download interrupted", job_id)
+
+    response = Response(stream_with_context(chunks()), mimetype="application/gzip",
+                        direct_passthrough=True)  # fmt: skip
+    response.headers["Content-Disposition"] = f'attachment; filename="{job_id}.tar.gz"'
+    return response
+
+
+# --- routes ----------------------------------------------------------------------------
+
+
+@blp.route("/jobs/<id:job_id>:list_files")
+class JobListFiles(MethodView):
+    @blp.arguments(ListFilesSchema, required=False)
+    @blp.response(200)
+    def post(self, body: dict[str, Any] | None, org_name: str, job_id: str) -> list[str]:
+        """Paths of the job's files (results; with logs and specs when asked)"""
+        body = body or {"retrieve_logs": False, "retrieve_specs": False}
+        job = services().store.jobs.get(org_name, job_id)
+        try:
+            with contextlib.ExitStack() as stack:
+                results = _results(org_name, job, stack)
+        except BackendError as e:
+            raise _api_error(e) from e
+        extras = _extras(results, body["retrieve_logs"], body["retrieve_specs"])
+        return [m.name for m in results] + extras
+
+
+@blp.route("/jobs/<id:job_id>:download")
+class JobDownload(MethodView):
+    @blp.doc(responses=ARCHIVE)
+    def get(self, org_name: str, job_id: str) -> Response:
+        """Everything the job produced, with its log and specs, as a tar.gz stream"""
+        return _archive(org_name, job_id)
+
+
+@blp.route("/jobs/<id:job_id>:download_selective_files")
+class JobDownloadSelective(MethodView):
+    @blp.arguments(SelectiveSchema)
+    @blp.doc(responses=ARCHIVE)
+    def post(self, body: dict[str, Any], org_name: str, job_id: str) -> Response:
+        """Some of the job's files as a tar.gz: best_model, latest_model, file_lists"""
+        return _archive(org_name, job_id, only=lambda paths: selection(paths, body))
+
+
+@blp.route("/jobs/<id:job_id>:file_transfers")
+class JobFileTransfers(MethodView):
+    @blp.response(200)
+    def get(self, org_name: str, job_id: str) -> dict[str, Any]:
+        """Progress of copying the job's results to its workspace, and the copy's state
+
+        ``transfer``: current file, bytes, files done/total, percent, rate, ETA and
+        the seed's text lines; ``artifacts``: where the complete copy is, once made.
+        """
+        job = services().store.jobs.get(org_name, job_id)
+        details = job.get("job_details") or {}
+        return {"transfer": details.get("transfer"), "artifacts": job.get("artifacts")}

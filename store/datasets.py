@@ -1,0 +1,160 @@
+"""Datasets: where a data set lives (a workspace path or a URL) and what it is.
+
+Duplicate prevention uses the same (org, fingerprint) unique index as jobs
+and workspaces. ``client_secret`` (an annotation service's) is encrypted like
+workspace credentials and shown masked.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from schemas.cloud import MASK
+from schemas.dataset import JOB_DATASET_FIELDS, referenced_ids
+from schemas.job import ACTIVE_STATES
+from store.crypto import Cipher
+from store.errors import Conflict, Duplicate, NotFound
+from store.fingerprint import fingerprint, forced
+from store.paging import Page, fetch_page
+from store.timeutil import utcnow
+
+Doc = dict[str, Any]
+IDENTITY = ("name", "type", "format", "workspace", "cloud_file_path", "url", "use_for")
+SERVER_FIELDS = frozenset({"user_id", "status", "force_create", "client_secret"})
+INTERNAL = frozenset({"_id", "org", "fingerprint", "secrets_enc"})
+
+
+def public(doc: Mapping[str, Any], jobs: Mapping[str, Any] | None = None) -> Doc:
+    """The wire view: id instead of _id, the client secret masked."""
+    out = {k: v for k, v in doc.items() if k not in INTERNAL}
+    for key in ("workspace", "cloud_file_path", "url"):
+        out.setdefault(key, None)  # where the data is: always shown, even when unset
+    out["id"] = doc["_id"]
+    out["client_secret"] = MASK if doc.get("secrets_enc") else None
+    out.setdefault("actions", [])
+    out["jobs"] = dict(jobs or {})
+    return out
+
+
+class DatasetInUse(Conflict):
+    def __init__(self, dataset_id: str, job_ids: list[str]) -> None:
+        shown = ", ".join(job_ids[:5]) + (" ..." if len(job_ids) > 5 else "")
+        super().__init__(f"dataset {dataset_id} is used by active jobs ({shown}); "
+                         "cancel them or wait until they finish")  # fmt: skip
+        self.job_ids = job_ids
+
+
+class Datasets:
+    def __init__(self, db: Database[Doc], cipher: Cipher) -> None:
+        self._coll = db["datasets"]
+        self._jobs = db["jobs"]
+        self._cipher = cipher
+
+    def _fields(self, fields: Mapping[str, Any]) -> Doc:
+        out = {k: v for k, v in fields.items() if k not in SERVER_FIELDS}
+        secret = fields.get("client_secret")
+        if secret == MASK:
+            secret = None
+        out["secrets_enc"] = self._cipher.encrypt({"client_secret": secret}) if secret else None
+        return out
+
+    def _fingerprint(self, fields: Mapping[str, Any]) -> str:
+        identity = {k: fields.get(k) for k in IDENTITY}
+        return fingerprint("dataset", identity, self._cipher.key_text)
+
+    def create(
+        self, org: str, user_id: str, fields: Mapping[str, Any], status: str, force: bool
+    ) -> Doc:
+        """Insert a dataset; ``Duplicate`` if an identical one exists and not ``force``."""
+        now = utcnow()
+        doc: Doc = {
+            **self._fields(fields),
+            "fingerprint": forced() if force else self._fingerprint(fields),
+            "_id": str(uuid.uuid4()),
+            "org": org,
+            "user_id": user_id,
+            "status": status,
+            "created_on": now,
+            "last_modified": now,
+        }
+        try:
+            self._coll.insert_one(doc)
+        except DuplicateKeyError:
+            existing = self._coll.find_one({"org": org, "fingerprint": doc["fingerprint"]})
+            raise Duplicate("dataset", existing["_id"] if existing else "?") from None
+        return doc
+
+    def get(self, org: str, dataset_id: str) -> Doc:
+        doc = self._coll.find_one({"_id": dataset_id, "org": org})
+        if doc is None:
+            raise NotFound("dataset", dataset_id)
+        return doc
+
+    def secret(self, doc: Mapping[str, Any]) -> str | None:
+        if not doc.get("secrets_enc"):
+            return None
+        value = self._cipher.decrypt(doc["secrets_enc"]).get("client_secret")
+        return str(value) if value else None
+
+    def list_page(
+        self, org: str, page: Page, filters: Mapping[str, Any]
+    ) -> tuple[list[Doc], dict[str, int]]:
+        query: Doc = {"org": org}
+        for key in ("type", "format"):
+            if filters.get(key):
+                query[key] = filters[key]
+        if filters.get("name"):
+            query["name"] = {"$regex": re.escape(filters["name"])}
+        return fetch_page(self._coll, query, page)
+
+    def replace(self, org: str, dataset_id: str, fields: Mapping[str, Any], status: str) -> Doc:
+        """Store the whole new state of a dataset (PUT, or PATCH after merging)."""
+        current = self.get(org, dataset_id)
+        kept = {k: current[k] for k in ("_id", "org", "user_id", "created_on")}
+        if current.get("secrets_enc") and fields.get("client_secret") in (MASK, None):
+            secret = self.secret(current) if fields.get("client_secret") == MASK else None
+            fields = {**fields, "client_secret": secret}
+        doc: Doc = {**kept, **self._fields(fields), "status": status, "last_modified": utcnow()}
+        forced_before = str(current.get("fingerprint", "")).startswith("forced-")
+        doc["fingerprint"] = current["fingerprint"] if forced_before else self._fingerprint(fields)
+        try:
+            found = self._coll.find_one_and_replace(
+                {"_id": dataset_id, "org": org}, doc, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:
+            found = None  # nx-27017 returns None instead of raising; both land here
+        if found is None:
+            clash = self._coll.find_one({"org": org, "fingerprint": doc["fingerprint"],
+                                         "_id": {"$ne": dataset_id}}, {"_id": 1})  # fmt: skip
+            if clash:
+                raise Duplicate("dataset", clash["_id"])
+            raise NotFound("dataset", dataset_id)
+        return found
+
+    def users(self, org: str, dataset_id: str) -> dict[str, Doc]:
+        """Active jobs naming this dataset, by id (few per org: checked in Python,
+        which also avoids array queries the MongoDB-wire double gets wrong)."""
+        projection = {k: 1 for k in (*JOB_DATASET_FIELDS, "status", "action", "name")}
+        active = [s.value for s in ACTIVE_STATES]
+        found = {}
+        for job in self._jobs.find({"org": org, "status": {"$in": active}}, projection):
+            if dataset_id in referenced_ids(job):
+                found[job["_id"]] = {k: job.get(k) for k in ("name", "action", "status")}
+        return found
+
+    def delete(self, org: str, dataset_id: str) -> Doc:
+        self.get(org, dataset_id)  # NotFound first
+        using = self.users(org, dataset_id)
+        if using:
+            raise DatasetInUse(dataset_id, sorted(using))
+        doc = self._coll.find_one_and_delete({"_id": dataset_id, "org": org})
+        if doc is None:
+            raise NotFound("dataset", dataset_id)
+        return doc
