@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# jobyard's two commands, on a fresh machine:
+# jobyard on a fresh machine (up and test are README's two commands):
 #   ./dev.sh up     set up .venv and run jobyard here (embedded MongoDB-wire + Redis)
 #   ./dev.sh test   set up .venv and run lint, type checks and the whole test suite
-# Extra arguments go to `jobyard up` or to pytest.
+#   ./dev.sh bench  set up .venv and run the benchmark suite (bench/README.md)
+# Extra arguments go to `jobyard up`, to pytest or to the benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -78,8 +79,13 @@ case "${1:-}" in
     .venv/bin/mypy
     exec .venv/bin/pytest "$@"
     ;;
+  bench)
+    setup
+    shift
+    exec .venv/bin/python -m bench "$@"
+    ;;
   *)
-    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

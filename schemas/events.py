@@ -78,18 +78,11 @@ class Summary:
 
 def summarize(events: Iterable[Mapping[str, Any]]) -> Summary:
     out = Summary()
+    last: Mapping[str, Any] | None = None
     for event in events:
         if event.get("type") not in ("status", None):
             continue
-        status = event.get("status")
-        ts = event.get("ts")
-        stamp = time.gmtime(float(ts) if isinstance(ts, int | float) else time.time())
-        out.details["detailed_status"] = {
-            "date": time.strftime("%m/%d/%Y", stamp),
-            "time": time.strftime("%H:%M:%S", stamp),
-            "message": str(event.get("message", "")),
-            "status": str(status or ""),
-        }
+        last = event
         epoch = event.get("epoch")
         for key in ("epoch", "max_epoch"):
             if isinstance(event.get(key), int):
@@ -111,6 +104,15 @@ def summarize(events: Iterable[Mapping[str, Any]]) -> Summary:
                 if _number(value):
                     name = str(metric).replace(".", "_").lstrip("$")  # a safe field name
                     out.series.setdefault(name, []).append([epoch, float(value)])
+    if last is not None:  # only the newest event is shown: format its time once per batch
+        ts = last.get("ts")
+        stamp = time.gmtime(float(ts) if isinstance(ts, int | float) else time.time())
+        out.details["detailed_status"] = {
+            "date": time.strftime("%m/%d/%Y", stamp),
+            "time": time.strftime("%H:%M:%S", stamp),
+            "message": str(last.get("message", "")),
+            "status": str(last.get("status") or ""),
+        }
     return out
 
 

@@ -14,6 +14,8 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
+from store.paging import count
+
 DUPLICATE_KEY = 11000
 
 
@@ -66,7 +68,7 @@ class Events:
 
     def trim(self, job_id: str, keep: int) -> int:
         """Drop the oldest events beyond ``keep`` for one job."""
-        if self._coll.count_documents({"job_id": job_id}) <= keep:
+        if count(self._coll, {"job_id": job_id}) <= keep:
             return 0
         cutoff = list(
             self._coll.find({"job_id": job_id}, {"_id": 1})

@@ -22,7 +22,7 @@ def fetch_page(
     collection: Collection[dict[str, Any]], query: dict[str, Any], page: Page
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     key, direction = SORTS[page.sort]
-    total = collection.count_documents(query)
+    total = count(collection, query)
     cursor = collection.find(query).sort([(key, direction), ("_id", direction)])
     docs = list(cursor.skip(page.skip).limit(page.size)) if page.size else []
     info = {
@@ -32,3 +32,11 @@ def fetch_page(
         "page_index": page.skip // page.size if page.size else 0,
     }
     return docs, info
+
+
+def count(collection: Collection[dict[str, Any]], query: dict[str, Any]) -> int:
+    """``count_documents`` spelled as the aggregation it is on MongoDB: the same plan there,
+    and an index-backed match instead of a full scan on nx-27017 (bench: 100k jobs, the
+    list page went from ~22 s to ~0.6 s)."""
+    found = list(collection.aggregate([{"$match": query}, {"$count": "n"}]))
+    return int(found[0]["n"]) if found else 0

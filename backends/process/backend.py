@@ -128,7 +128,8 @@ class ProcessBackend(Backend):
         run_dir = _run_dir(handle)
         if run_dir is None or not run_dir.is_dir():
             return RunStatus(RunState.LOST, reason=f"run directory of {handle.name} not found")
-        started_at = _started_at(run_dir)
+        # in the handle since submit; launch.json only for handles written before that
+        started_at = _float(handle.data.get("started_at")) or _started_at(run_dir)
         finished = _finished_status(run_dir, started_at)
         if finished is not None:
             return finished
@@ -358,6 +359,7 @@ def _handle(spec: RunSpec, run_dir: Path, results_dir: Path, launch: Mapping[str
             "results_dir": str(results_dir),
             "pid": int(launch["pid"]),
             "start_ticks": int(launch["start_ticks"]),
+            "started_at": _float(launch.get("started_at")),
         },
     )
 

@@ -1,0 +1,59 @@
+"""Bench-only base experiments whose command is a trivial one (``true``,
+``sleep N``), registered into the product's experiment table inside bench
+processes only (the API and worker are started through ``bench.serve``).
+
+A job picks one through ``base_experiment_ids``; specs are still validated
+against the reference workload's schema, so the API path is the real one.
+"""
+
+from __future__ import annotations
+
+from schemas import experiments
+from schemas.experiments import BaseExperiment
+
+TRUE = BaseExperiment(
+    name="bench_true",
+    network_arch="classification_pyt",
+    ngc_path="jobyard/bench:true",
+    description="Bench only: runs `true`.",
+    actions=experiments.REFERENCE.actions,
+    command=("true",),
+    image="busybox",
+)
+SLEEP = BaseExperiment(
+    name="bench_sleep",
+    network_arch="classification_pyt",
+    ngc_path="jobyard/bench:sleep600",
+    description="Bench only: runs `sleep 600` (a cheap long-running job).",
+    actions=experiments.REFERENCE.actions,
+    command=("sleep", "600"),
+    image="busybox",
+)
+SHORT = BaseExperiment(
+    name="bench_short",
+    network_arch="classification_pyt",
+    ngc_path="jobyard/bench:sleep1",
+    description="Bench only: runs `sleep 1`.",
+    actions=experiments.REFERENCE.actions,
+    command=("sleep", "1"),
+    image="busybox",
+)
+ALL = (TRUE, SLEEP, SHORT)
+
+
+def register() -> None:
+    """Add the bench experiments to this process's table (idempotent)."""
+    for experiment in ALL:
+        experiments.BASE_EXPERIMENTS.setdefault(experiment.id, experiment)
+
+
+def job_body(experiment: BaseExperiment, name: str) -> dict[str, object]:
+    """A ``POST /jobs`` body running ``experiment``; a distinct name keeps the
+    duplicate check (fingerprint) on its real path."""
+    return {
+        "kind": "experiment",
+        "action": "train",
+        "name": name,
+        "network_arch": experiment.network_arch,
+        "base_experiment_ids": [experiment.id],
+    }
