@@ -9,6 +9,7 @@ from typing import Any
 from api.errors import BadRequest
 from api.services import Services
 from backends import registry
+from schemas import staging
 from schemas.experiments import NoWorkload, experiment_for
 from schemas.job import DERIVED_ACTIONS, JobState
 from store.errors import NotFound
@@ -46,6 +47,7 @@ def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[s
         except NotFound as e:
             raise BadRequest(str(e), {"workspace": [str(e)]}) from e
     _check_parent(svc, org, fields)
+    _check_datasets(svc, org, fields)
     backend = _backend(svc, org, fields)
     identity = forced() if force else fingerprint("job", fields, svc.store.cipher.key_text)
     if "encryption_key" in fields:
@@ -60,6 +62,16 @@ def _timeout(svc: Services, requested: int | None) -> int:
         message = f"must be at most {settings.max_timeout_minutes} on this deployment"
         raise BadRequest(f"timeout_minutes {message}", {"timeout_minutes": [message]})
     return value
+
+
+def _check_datasets(svc: Services, org: str, fields: dict[str, Any]) -> None:
+    """Dataset ids must name datasets of this org; staging resolves them at dispatch."""
+    for source in staging.sources(fields):
+        if source.kind == "dataset":
+            try:
+                svc.store.datasets.get(org, source.value)
+            except NotFound as e:
+                raise BadRequest(str(e), {source.field: [str(e)]}) from e
 
 
 def _check_parent(svc: Services, org: str, fields: dict[str, Any]) -> None:

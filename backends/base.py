@@ -161,6 +161,12 @@ class Backend(ABC):
         """Where the run's job writes results, as the backend names it."""
         return str(handle.data.get("results_dir", ""))
 
+    def staging_dir(self, spec: RunSpec) -> str | None:
+        """A directory this worker can write that the run will see at the same path, where
+        datasets from object storage are copied before submit; None when there is none
+        (the run's machines are elsewhere: give them datasets by a path they see)."""
+        return None
+
     def list_results(self, handle: Handle) -> list[ResultFile]:
         """Every file under the job's results directory (shared by all its runs)."""
         raise UnsupportedOperation(f"backend {self.name} cannot list results")

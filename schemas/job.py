@@ -5,6 +5,7 @@ from seed 001; the ``job_details`` result shape from seed 002)."""
 from __future__ import annotations
 
 import enum
+import re
 from typing import Any
 
 import marshmallow as ma
@@ -95,6 +96,7 @@ URI_SCHEMES = ("aws", "azure", "lustre", "file", "seaweedfs", "https", "http")
 # Actions that read their input from parent_job_id (seed 000, "Datasets").
 DERIVED_ACTIONS = frozenset({"evaluate", "export", "inference", "gen_trt_engine", "retrain"})
 ID = validate.Length(1, 36)
+DATASET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def _dataset_uri(value: str) -> None:
@@ -102,7 +104,11 @@ def _dataset_uri(value: str) -> None:
     if not sep:
         if value.startswith("/"):
             return  # a local path, as TAO accepts
-        raise ma.ValidationError("must be a URI (aws://, file://, ...) or an absolute path")
+        if DATASET_ID.fullmatch(value):
+            return  # a dataset id, checked against the org's datasets when the job is made
+        raise ma.ValidationError(
+            "must be a dataset id, a URI (aws://, file://, ...) or an absolute path"
+        )
     if scheme not in URI_SCHEMES or not rest:
         raise ma.ValidationError(f"scheme must be one of {', '.join(URI_SCHEMES)}")
 

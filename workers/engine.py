@@ -4,6 +4,7 @@ wrappers around these functions."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from schemas.experiments import NoWorkload
 from schemas.job import JobState
 from store.errors import StaleState
 from store.timeutil import utcnow
-from workers import enqueue, transfers
+from workers import enqueue, staging, transfers
 from workers.context import Context
 from workers.decide import Decision, decide
 from workers.runspec import run_spec
@@ -37,6 +38,9 @@ def dispatch(ctx: Context, job_id: str) -> str:
     try:
         spec = run_spec(job, _parent_handle(ctx, job))
         backend = ctx.backend(job["backend"])
+        datasets = staging.stage(ctx, job, backend, spec)
+        if datasets:
+            spec = dataclasses.replace(spec, env={**spec.env, **datasets})
         handle = backend.submit(spec)
     except BackendUnavailable:
         ctx.store.jobs.release_claim(job_id)

@@ -95,7 +95,7 @@ def changed(
             if not _temporary(f.path) and uploaded.get(f.path) != (f.size, f.modified)]  # fmt: skip
 
 
-class _Publisher:
+class ProgressPublisher:
     """Writes the progress into the job document, at most every PUBLISH_SECONDS."""
 
     def __init__(self, ctx: Context, job_id: str, progress: Progress) -> None:
@@ -123,7 +123,7 @@ def _copy(
     """Upload ``todo`` one file after another, recording each in the manifest."""
     job_id = job["_id"]
     progress = Progress("upload", len(todo), sum(f.size for f in todo), time.monotonic())
-    publisher = _Publisher(ctx, job_id, progress)
+    publisher = ProgressPublisher(ctx, job_id, progress)
     for item in todo:
         progress.begin_file(item.path, item.size)
         publisher.publish(force=True)

@@ -1,7 +1,11 @@
-"""The digits data set shipped inside the package, and its deterministic train/val split.
+"""The digits data set, and its deterministic train/val split.
 
-The data travels with the code (``workloads/data/digits.csv.gz``) so a job never downloads
-anything at run time. The split uses a fixed seed of its own, independent of the training
+By default the data travels with the code (``workloads/data/digits.csv.gz``) so a job
+never downloads anything at run time. A job given a dataset reads ``digits.csv.gz`` (or
+``digits.csv``) from the first directory in ``JY_TRAIN_DATASET_DIRS`` instead, which
+jobyard fills before the run starts (the workload contract, workloads/README.md).
+
+The split uses a fixed seed of its own, independent of the training
 ``seed``, so that evaluate and inference jobs see exactly the validation rows their parent
 train job held out, as long as they use the same ``val_split``.
 """
@@ -10,9 +14,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -46,17 +52,45 @@ class Split:
     val_index: IntArray
 
 
-@lru_cache(maxsize=1)
-def _raw() -> tuple[FloatArray, IntArray]:
+DATASET_DIRS_ENV = "JY_TRAIN_DATASET_DIRS"
+
+
+def source() -> tuple[str, bytes]:
+    """(where the data comes from, its CSV text as bytes): the staged dataset if the job
+    has one, else the packaged file."""
+    dirs = [d for d in os.environ.get(DATASET_DIRS_ENV, "").split(os.pathsep) if d]
+    if dirs:
+        first = Path(dirs[0])
+        if (first / DATA_FILE).is_file():
+            return str(first / DATA_FILE), gzip.decompress((first / DATA_FILE).read_bytes())
+        if (first / "digits.csv").is_file():
+            return str(first / "digits.csv"), (first / "digits.csv").read_bytes()
+        raise ValueError(f"{first}: no {DATA_FILE} or digits.csv in the training dataset")
     blob = resources.files("workloads").joinpath("data", DATA_FILE).read_bytes()
-    table = np.loadtxt(io.StringIO(gzip.decompress(blob).decode("ascii")), delimiter=",")
+    return f"packaged {DATA_FILE}", gzip.decompress(blob)
+
+
+@lru_cache(maxsize=1)
+def _loaded() -> tuple[str, FloatArray, IntArray]:
+    where, text = source()
+    table = np.loadtxt(io.StringIO(text.decode("ascii")), delimiter=",")
     if table.ndim != 2 or table.shape[1] != N_FEATURES + 1:
-        raise ValueError(f"{DATA_FILE}: expected {N_FEATURES + 1} columns, got {table.shape}")
+        raise ValueError(f"{where}: expected {N_FEATURES + 1} columns, got {table.shape}")
     pixels = table[:, :N_FEATURES].astype(np.float64)
     labels = table[:, N_FEATURES].astype(np.int64)
     pixels.setflags(write=False)
     labels.setflags(write=False)
+    return where, pixels, labels
+
+
+def _raw() -> tuple[FloatArray, IntArray]:
+    _, pixels, labels = _loaded()
     return pixels, labels
+
+
+def origin() -> str:
+    """Where the rows came from, for the log."""
+    return f"{_loaded()[0]} ({len(_loaded()[2])} rows)"
 
 
 def load_digits() -> tuple[FloatArray, IntArray]:

@@ -51,6 +51,7 @@ class Trainer:
         self.hidden_size: int = spec["model"]["hidden_size"]
         self.val_split: float = spec["dataset"]["val_split"]
         self.split = data.load_split(self.val_split)
+        self.ctx.log(f"data: {data.origin()}")
         self.history: list[dict[str, float]] = []
         self.best_val_accuracy = -1.0
         self.best_epoch = 0

@@ -29,7 +29,6 @@ LABEL_MANAGED = "managed-by"
 LABEL_JOB = "jobyard-job"
 LABEL_RUN = "jobyard-run"
 SECRET_PREFIX = "JOBYARD_"
-CONTRACT_PREFIX = "JY_"
 _GPU_TYPE = re.compile(r"[a-z0-9][a-z0-9-]*")
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
 
@@ -99,7 +98,7 @@ def contract_env(spec: RunSpec, config: LeptonConfig) -> dict[str, str]:
     env = {
         str(k): str(v)
         for k, v in spec.env.items()
-        if not str(k).startswith((SECRET_PREFIX, CONTRACT_PREFIX))
+        if not str(k).startswith(SECRET_PREFIX)  # the contract below overrides JY_* keys
     }
     env.update(
         PYTHONUNBUFFERED="1",

@@ -155,6 +155,10 @@ class ProcessBackend(Backend):
         except OSError as e:
             raise BackendUnavailable(f"cannot read run output: {e}") from e
 
+    def staging_dir(self, spec: RunSpec) -> str | None:
+        """Per job, not per run: a resumed run reuses what the first one staged."""
+        return str(layout.job_dir(self.root, spec.job_id) / "datasets")
+
     # -- results ---------------------------------------------------------------------
 
     def list_results(self, handle: Handle) -> list[ResultFile]:

@@ -19,7 +19,6 @@ from backends.errors import SubmitRejected
 SPECS_FILE = "specs.json"
 STATUS_FILE = "status.jsonl"
 LOG_FILE = "output.log"
-CONTRACT_PREFIX = "JY_"
 SECRET_PREFIX = "JOBYARD_"
 
 # #SBATCH lines are not shell: sbatch splits them itself and its quoting rules differ from
@@ -54,11 +53,7 @@ def command_argv(spec: RunSpec, python: str) -> list[str]:
 
 def workload_env(spec: RunSpec, *, results_dir: str, run_dir: str) -> dict[str, str]:
     """``spec.env`` plus the JY_* contract; the contract wins over anything in ``spec.env``."""
-    env = {
-        str(k): str(v)
-        for k, v in spec.env.items()
-        if not str(k).startswith((SECRET_PREFIX, CONTRACT_PREFIX))
-    }
+    env = {str(k): str(v) for k, v in spec.env.items() if not str(k).startswith(SECRET_PREFIX)}
     env.update(
         JY_JOB_ID=spec.job_id,
         JY_RUN=str(spec.run),

@@ -61,13 +61,13 @@ def test_progress_moves_in_the_job_during_a_slow_upload(
     ctx = Context(settings, store, redis_lib.Redis.from_url(redis_url), celery=None)
 
     seen: list[dict] = []
-    real_publish = transfers._Publisher.publish
+    real_publish = transfers.ProgressPublisher.publish
 
     def watching(self, force=False):
         real_publish(self, force)
         seen.append(store.jobs.find(job["_id"])["job_details"].get("transfer") or {})
 
-    monkeypatch.setattr(transfers._Publisher, "publish", watching)
+    monkeypatch.setattr(transfers.ProgressPublisher, "publish", watching)
     monkeypatch.setattr(transfers, "PUBLISH_SECONDS", 0.0)
     monkeypatch.setattr(file_storage, "CHUNK", 64 * 1024)  # many small steps
 
