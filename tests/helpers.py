@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 
@@ -27,3 +29,16 @@ def wait_for(check: Any, timeout: float, what: str, interval: float = 0.1) -> An
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class DoubleHTTPServer(ThreadingHTTPServer):
+    """The API doubles' server: a client that hangs up mid-answer (a watch or a log
+    follow cut short at teardown) is normal for a real API server, not an error to print;
+    anything else still is."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)

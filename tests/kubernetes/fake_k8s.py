@@ -33,11 +33,12 @@ import subprocess
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.helpers import DoubleHTTPServer
 from tests.kubernetes.fake_cluster import (
     UNPULLABLE_PREFIX,
     Cluster,
@@ -146,7 +147,7 @@ class FakeKubernetes(Cluster):
         self.created: list[str] = []  # names of the Jobs created, in order
         self.closed = False
         handler = _handler(self)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = DoubleHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
 

@@ -37,9 +37,11 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.helpers import DoubleHTTPServer
 
 JOB_ID = re.compile(r"[a-z][a-z0-9-]{0,35}")
 ERROR_CODES = {400: "InvalidRequest", 401: "Unauthorized", 404: "NotFound", 409: "AlreadyExists"}
@@ -69,7 +71,7 @@ class FakeLepton:
         self.fail_next = 0  # answer that many requests with 503
         self.running = 0
         self.closed = False
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.httpd = DoubleHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.httpd.daemon_threads = True
         port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{port}/api/v2/workspaces/{workspace}"
