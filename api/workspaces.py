@@ -22,7 +22,7 @@ from schemas.workspace import (
     WorkspaceSchema,
     WorkspaceWriteSchema,
 )
-from store.errors import NotFound
+from store.errors import Conflict, NotFound
 from store.paging import Page
 from store.workspaces import Workspace
 
@@ -102,6 +102,8 @@ class WorkspaceCollection(MethodView):
                 results.append({"id": workspace_id, "status": "deleted"})
             except NotFound as e:
                 results.append({"id": workspace_id, "status": "not_found", "error_desc": str(e)})
+            except Conflict as e:
+                results.append({"id": workspace_id, "status": "refused", "error_desc": str(e)})
         return {"results": results}
 
 

@@ -18,8 +18,9 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from schemas.cloud import mask, merge_details, normalise, patch_details, split_details
+from schemas.job import ACTIVE_STATES
 from store.crypto import Cipher
-from store.errors import Duplicate, NotFound
+from store.errors import Conflict, Duplicate, NotFound
 from store.fingerprint import fingerprint, forced
 from store.paging import Page, fetch_page
 from store.timeutil import utcnow
@@ -42,6 +43,7 @@ class Workspace:
 class Workspaces:
     def __init__(self, db: Database[dict[str, Any]], cipher: Cipher) -> None:
         self._coll = db["workspaces"]
+        self._jobs = db["jobs"]
         self._cipher = cipher
 
     def _to_model(self, doc: Mapping[str, Any]) -> Workspace:
@@ -183,6 +185,16 @@ class Workspaces:
         return self._to_model(doc)
 
     def delete(self, org: str, workspace_id: str) -> Workspace:
+        """Refused while active jobs name the workspace: their runs are reached, and their
+        results copied, through it (a SLURM or Lepton job would be stranded)."""
+        self._raw(org, workspace_id)  # NotFound first
+        active = [s.value for s in ACTIVE_STATES]
+        query = {"org": org, "workspace": workspace_id, "status": {"$in": active}}
+        using = sorted(d["_id"] for d in self._jobs.find(query, {"_id": 1}))
+        if using:
+            shown = ", ".join(using[:5]) + (" ..." if len(using) > 5 else "")
+            raise Conflict(f"workspace {workspace_id} is used by active jobs ({shown}); "
+                           "cancel them or wait until they finish")  # fmt: skip
         doc = self._coll.find_one_and_delete({"_id": workspace_id, "org": org})
         if doc is None:
             raise NotFound("workspace", workspace_id)

@@ -253,3 +253,17 @@ def test_unknown_route_and_wrong_method_have_the_error_shape(login):
     assert_error(s.client.get("/nowhere"), 404)
     assert_error(s.client.put("/api/v2/login", json={}), 405)
     assert_error(s.call("POST", "workspaces/some-id", json={}), 405)
+
+
+def test_a_workspace_active_jobs_use_cannot_be_deleted(login, store):
+    s = login()
+    ws = s.call("POST", "workspaces", json={**AWS, "name": "in-use"}).json["id"]
+    body = {"kind": "experiment", "network_arch": "classification_pyt", "action": "train",
+            "workspace": ws}  # fmt: skip
+    job = s.call("POST", "jobs", json=body).json["id"]  # Pending: active
+    error = assert_error(s.call("DELETE", f"workspaces/{ws}"), 409)
+    assert job in error["error_desc"] and "active jobs" in error["error_desc"]
+    bulk = s.call("DELETE", "workspaces", json={"workspace_ids": [ws]}).json["results"]
+    assert bulk[0]["status"] == "refused"
+    store.db["jobs"].update_one({"_id": job}, {"$set": {"status": "Canceled"}})
+    assert s.call("DELETE", f"workspaces/{ws}").status_code == 200
