@@ -3,7 +3,19 @@ every backend so the engine's exactly-once parsing holds whatever the transport.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from backends.base import Output
+
+
+def read_chunk(path: Path, offset: int, max_bytes: int) -> bytes:
+    """At most ``max_bytes`` from ``offset``; a file not written yet reads as nothing."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(offset, 0))
+            return fh.read(max_bytes)
+    except FileNotFoundError:
+        return b""
 
 
 def output_chunk(status: bytes, log: bytes, max_bytes: int, at_end: bool) -> Output:

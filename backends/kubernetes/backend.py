@@ -30,14 +30,14 @@ from backends.base import (
     RunSpec,
     RunStatus,
 )
-from backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
+from backends.errors import BackendUnavailable, SubmitRejected
 from backends.kubernetes import client, config, manifest, parse
 from backends.kubernetes.client import Api
 from backends.kubernetes.config import KubeConfig
-from backends.output import output_chunk
+from backends.output import output_chunk, read_chunk
 from backends.process import layout
 from backends.process.files import write_json_atomic
-from backends.results import relative_result_path
+from backends.results import list_local, open_local, results_root
 from schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ class KubernetesBackend(Backend):
         status = b""
         if run_dir:
             try:
-                status = _read_chunk(layout.status_file(Path(run_dir)), offsets.status, max_bytes)
+                status = read_chunk(layout.status_file(Path(run_dir)), offsets.status, max_bytes)
             except OSError as e:
                 raise BackendUnavailable(f"cannot read the status of {handle.name}: {e}") from e
         at_end = seen.finished and len(status) < max_bytes
@@ -244,39 +244,7 @@ class KubernetesBackend(Backend):
     # -- results ---------------------------------------------------------------------
 
     def list_results(self, handle: Handle) -> list[ResultFile]:
-        root = _results_root(handle)
-        files = []
-        try:
-            for path in sorted(root.rglob("*")):
-                if path.is_file() and not path.is_symlink():
-                    stat = path.stat()
-                    relative = path.relative_to(root).as_posix()
-                    files.append(ResultFile(relative, stat.st_size, stat.st_mtime))
-        except FileNotFoundError:
-            return []
-        except OSError as e:
-            raise BackendUnavailable(f"cannot list results of {handle.name}: {e}") from e
-        return files
+        return list_local(Path(results_root(handle)), handle.name)
 
     def open_result(self, handle: Handle, path: str) -> AbstractContextManager[IO[bytes]]:
-        root = _results_root(handle).resolve()
-        target = (root / relative_result_path(path)).resolve()
-        if not target.is_relative_to(root) or not target.is_file():
-            raise ResultNotFound(f"{path!r} is not a result file of {handle.name}")
-        return open(target, "rb")
-
-
-def _results_root(handle: Handle) -> Path:
-    value = handle.data.get("results_dir")
-    if not value:
-        raise ResultNotFound(f"run {handle.name} has no results directory")
-    return Path(value)
-
-
-def _read_chunk(path: Path, offset: int, max_bytes: int) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(max(offset, 0))
-            return fh.read(max_bytes)
-    except FileNotFoundError:
-        return b""
+        return open_local(Path(results_root(handle)), path, handle.name)

@@ -36,11 +36,11 @@ from backends.base import (
     RunState,
     RunStatus,
 )
-from backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
-from backends.output import output_chunk
+from backends.errors import BackendUnavailable, SubmitRejected
+from backends.output import output_chunk, read_chunk
 from backends.process import layout, procfs
 from backends.process.files import read_json, write_json_atomic
-from backends.results import relative_result_path
+from backends.results import list_local, open_local, results_root
 from schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -162,27 +162,10 @@ class ProcessBackend(Backend):
     # -- results ---------------------------------------------------------------------
 
     def list_results(self, handle: Handle) -> list[ResultFile]:
-        root = _results_root(handle)
-        files = []
-        try:
-            for path in sorted(root.rglob("*")):
-                if path.is_file() and not path.is_symlink():
-                    stat = path.stat()
-                    files.append(
-                        ResultFile(path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime)
-                    )
-        except FileNotFoundError:
-            return []
-        except OSError as e:
-            raise BackendUnavailable(f"cannot list results of {handle.name}: {e}") from e
-        return files
+        return list_local(Path(results_root(handle)), handle.name)
 
     def open_result(self, handle: Handle, path: str) -> AbstractContextManager[IO[bytes]]:
-        root = _results_root(handle).resolve()
-        target = (root / relative_result_path(path)).resolve()
-        if not target.is_relative_to(root) or not target.is_file():
-            raise ResultNotFound(f"{path!r} is not a result file of {handle.name}")
-        return open(target, "rb")
+        return open_local(Path(results_root(handle)), path, handle.name)
 
     # -- stop / cleanup --------------------------------------------------------------
 
@@ -368,13 +351,6 @@ def _handle(spec: RunSpec, run_dir: Path, results_dir: Path, launch: Mapping[str
     )
 
 
-def _results_root(handle: Handle) -> Path:
-    value = handle.data.get("results_dir")
-    if not value:
-        raise ResultNotFound(f"run {handle.name} has no results directory")
-    return Path(value)
-
-
 def _run_dir(handle: Handle) -> Path | None:
     value = handle.data.get("run_dir")
     return Path(value) if value else None
@@ -446,16 +422,7 @@ def _output(handle: Handle, offsets: Offsets, max_bytes: int) -> Output:
         return Output()
     # Look for exit.json *before* reading: only then is the workload done writing for sure.
     finished = layout.exit_file(run_dir).exists()
-    status = _read_chunk(layout.status_file(run_dir), offsets.status, max_bytes)
+    status = read_chunk(layout.status_file(run_dir), offsets.status, max_bytes)
     at_end = finished and len(status) < max_bytes
-    log = _read_chunk(layout.log_file(run_dir), offsets.log, max_bytes)
+    log = read_chunk(layout.log_file(run_dir), offsets.log, max_bytes)
     return output_chunk(status, log, max_bytes, at_end)
-
-
-def _read_chunk(path: Path, offset: int, max_bytes: int) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(max(offset, 0))
-            return fh.read(max_bytes)
-    except FileNotFoundError:
-        return b""

@@ -36,7 +36,7 @@ from backends.base import (
 )
 from backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
 from backends.output import output_chunk
-from backends.results import relative_result_path
+from backends.results import relative_result_path, results_root
 from backends.slurm import parse
 from backends.slurm.sbatch import LOG_FILE, SPECS_FILE, STATUS_FILE, render_sbatch
 from backends.slurm.ssh import SshRunner
@@ -252,11 +252,11 @@ class SlurmBackend(Backend):
     # -- results ---------------------------------------------------------------------
 
     def list_results(self, handle: Handle) -> list[ResultFile]:
-        root = _results_root(handle)
+        root = results_root(handle)
         return [ResultFile(path, size, mtime) for path, size, mtime in self.shell.sftp_walk(root)]
 
     def open_result(self, handle: Handle, path: str) -> AbstractContextManager[IO[bytes]]:
-        target = f"{_results_root(handle)}/{relative_result_path(path)}"
+        target = f"{results_root(handle)}/{relative_result_path(path)}"
         return _OpenedResult(self.shell, target, path, handle.name)
 
     # -- helpers ---------------------------------------------------------------------
@@ -292,13 +292,6 @@ def _status(handle: Handle, job_id: str, result: parse.PollResult) -> RunStatus:
         reason=f"SLURM no longer knows job {job_id or '?'} (finished longer ago than MinJobAge "
         "and no accounting to ask)",
     )
-
-
-def _results_root(handle: Handle) -> str:
-    root = handle.data.get("results_dir")
-    if not root:
-        raise ResultNotFound(f"run {handle.name} has no results directory")
-    return str(root)
 
 
 class _OpenedResult(AbstractContextManager[IO[bytes]]):

@@ -3,7 +3,6 @@ double running the reference workload: the lifecycle tests the process backend p
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -154,7 +153,6 @@ def test_a_hundred_lepton_jobs_are_reconciled_with_one_list_call(login, settings
     assert messages == {"queued on Lepton: waiting for cpu.small capacity"}
 
 
-@pytest.mark.skipif(os.environ.get("JY_SKIP_SLOW") == "1", reason="JY_SKIP_SLOW=1")
 def test_a_one_minute_timeout_stops_a_longer_lepton_job(login, worker, fake):
     s = login()
     ws = lepton_workspace(s, fake)
