@@ -1,4 +1,5 @@
-# One image for every jobyard process; compose.yaml picks the command.
+# One image for every jobyard process; compose.yaml picks the command. The source tree's
+# jobyard/ links to the top-level packages; the wheel holds them under jobyard/ only.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -7,9 +8,9 @@ COPY workers workers
 COPY backends backends
 COPY schemas schemas
 COPY store store
-COPY jobyard jobyard
 COPY workloads workloads
-RUN pip install --no-cache-dir .
+COPY jobyard jobyard
+RUN pip install --no-cache-dir . && rm -rf /app/*
 ENV JOBYARD_HOST=0.0.0.0 JOBYARD_DATA_DIR=/data
 VOLUME /data
 EXPOSE 8000

@@ -9,14 +9,14 @@ import redis
 from flask import Flask
 from werkzeug.routing import BaseConverter
 
-from api import auth, backups, datasets, errors, health, job_files, jobs, workspaces
-from api.services import EXTENSION, Services
-from api.tokens import Tokens
-from schemas.common import ErrorSchema
-from schemas.settings import Settings, SettingsError
-from store import Store, connect
-from store.crypto import Cipher
-from workers.celery_app import create_celery
+from jobyard.api import auth, backups, datasets, errors, health, job_files, jobs, workspaces
+from jobyard.api.services import EXTENSION, Services
+from jobyard.api.tokens import Tokens
+from jobyard.schemas.common import ErrorSchema
+from jobyard.schemas.settings import Settings, SettingsError
+from jobyard.store import Store, connect
+from jobyard.store.crypto import Cipher
+from jobyard.workers.celery_app import create_celery
 
 API_VERSION = "0.1.0"
 BLUEPRINTS = (

@@ -13,11 +13,11 @@ from typing import Any
 from flask import g, request
 from flask.views import MethodView
 
-from api.errors import Forbidden, Unauthorized
-from api.parser import Blueprint
-from api.services import principal, services
-from api.tokens import TokenError
-from schemas.auth import LoginResponseSchema, LoginSchema
+from jobyard.api.errors import Forbidden, Unauthorized
+from jobyard.api.parser import Blueprint
+from jobyard.api.services import principal, services
+from jobyard.api.tokens import TokenError
+from jobyard.schemas.auth import LoginResponseSchema, LoginSchema
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v2", description="Authentication")
 

@@ -9,16 +9,16 @@ from typing import Any
 
 from flask.views import MethodView
 
-from api.auth import require_admin
-from api.datasets import storage_error, workspace_storage
-from api.errors import Missing, ServiceUnavailable
-from api.parser import Blueprint
-from api.services import principal, services
-from backends.storage import ObjectNotFound, StorageError
-from schemas.maintenance import BackupRequestSchema, OperationSchema
-from store.operations import public
-from workers.celery_app import MAINTENANCE_QUEUE
-from workers.maintenance import TASK
+from jobyard.api.auth import require_admin
+from jobyard.api.datasets import storage_error, workspace_storage
+from jobyard.api.errors import Missing, ServiceUnavailable
+from jobyard.api.parser import Blueprint
+from jobyard.api.services import principal, services
+from jobyard.backends.storage import ObjectNotFound, StorageError
+from jobyard.schemas.maintenance import BackupRequestSchema, OperationSchema
+from jobyard.store.operations import public
+from jobyard.workers.celery_app import MAINTENANCE_QUEUE
+from jobyard.workers.maintenance import TASK
 
 blp = Blueprint(
     "workspace_backups",

@@ -12,14 +12,14 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 
-from api.errors import ApiError, BadRequest, ServiceUnavailable
-from api.parser import Blueprint
-from api.services import principal, services
-from backends.storage import Storage, StorageError, StorageUnreachable
-from backends.storage.factory import for_workspace
-from schemas.cloud import MASK
-from schemas.common import BulkResultsSchema
-from schemas.dataset import (
+from jobyard.api.errors import ApiError, BadRequest, ServiceUnavailable
+from jobyard.api.parser import Blueprint
+from jobyard.api.services import principal, services
+from jobyard.backends.storage import Storage, StorageError, StorageUnreachable
+from jobyard.backends.storage.factory import for_workspace
+from jobyard.schemas.cloud import MASK
+from jobyard.schemas.common import BulkResultsSchema
+from jobyard.schemas.dataset import (
     DATASET_INTENTS,
     DatasetIdsSchema,
     DatasetListArgsSchema,
@@ -32,9 +32,9 @@ from schemas.dataset import (
     formats_for,
     layout_for,
 )
-from store.datasets import INTERNAL, public
-from store.errors import Conflict, NotFound
-from store.paging import Page
+from jobyard.store.datasets import INTERNAL, public
+from jobyard.store.errors import Conflict, NotFound
+from jobyard.store.paging import Page
 
 blp = Blueprint(
     "datasets",
@@ -81,8 +81,11 @@ def layout_problems(storage: Storage, root: str, dataset_format: str) -> list[st
         return []
     problems = []
     for item in required:
-        present = (next(iter(storage.list(under(item.path))), None) is not None
-                   if item.folder else storage.exists(under(item.path)))  # fmt: skip
+        present = (
+            next(iter(storage.list(under(item.path))), None) is not None
+            if item.folder
+            else storage.exists(under(item.path))
+        )
         if not present:
             problems.append(f"missing {item.describe()}")
     return problems
@@ -106,8 +109,10 @@ def _status(org: str, fields: dict[str, Any]) -> str:
     except StorageError as e:
         raise storage_error(e, f"cannot check the dataset in workspace {workspace_id}") from e
     if problems:
-        message = (f"{root or '/'} is not a {fields['format']} dataset: {'; '.join(problems)} "
-                   "(send skip_validation: true to accept it anyway)")  # fmt: skip
+        message = (
+            f"{root or '/'} is not a {fields['format']} dataset: {'; '.join(problems)} "
+            "(send skip_validation: true to accept it anyway)"
+        )
         raise BadRequest(message, {"cloud_file_path": problems})
     return "pull_complete"
 

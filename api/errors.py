@@ -12,8 +12,8 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from store.crypto import CipherError
-from store.errors import Conflict, Duplicate, NotFound, StoreError, Unavailable
+from jobyard.store.crypto import CipherError
+from jobyard.store.errors import Conflict, Duplicate, NotFound, StoreError, Unavailable
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 
-from api.errors import ServiceUnavailable
-from api.parser import Blueprint
-from api.services import services
+from jobyard.api.errors import ServiceUnavailable
+from jobyard.api.parser import Blueprint
+from jobyard.api.services import services
 
 logger = logging.getLogger(__name__)
 

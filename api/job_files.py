@@ -5,7 +5,7 @@
 Files are the run's results as its backend keeps them
 (``Backend.list_results``/``open_result``), plus the job's log (stored in
 MongoDB) and specs as ``logs_from_toolkit.txt`` and ``experiment_specs.json``.
-Archives are streamed chunk by chunk (``backends.storage.tarstream``), never
+Archives are streamed chunk by chunk (``jobyard.backends.storage.tarstream``), never
 built in memory.
 """
 
@@ -19,6 +19,7 @@ import posixpath
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import IO, Any
 
 import marshmallow as ma
@@ -26,23 +27,23 @@ from flask import Response, stream_with_context
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from api.datasets import workspace_storage
-from api.errors import ApiError, Missing, ServiceUnavailable
-from api.parser import Blueprint
-from api.services import services
-from backends import registry
-from backends.base import Backend, Handle
-from backends.errors import (
+from jobyard.api.datasets import workspace_storage
+from jobyard.api.errors import ApiError, Missing, ServiceUnavailable
+from jobyard.api.parser import Blueprint
+from jobyard.api.services import services
+from jobyard.backends import registry
+from jobyard.backends.base import Backend, Handle
+from jobyard.backends.errors import (
     BackendError,
     BackendUnavailable,
     ResultNotFound,
     UnknownBackend,
     UnsupportedOperation,
 )
-from backends.storage import StorageError
-from backends.storage.tarstream import Member, tar_gz
-from schemas.common import StrictSchema
-from store.errors import NotFound
+from jobyard.backends.storage import StorageError
+from jobyard.backends.storage.tarstream import Member, tar_gz
+from jobyard.schemas.common import StrictSchema
+from jobyard.store.errors import NotFound
 
 logger = logging.getLogger(__name__)
 blp = Blueprint(
@@ -57,8 +58,18 @@ SPECS_NAME = "experiment_specs.json"
 BEST = re.compile(r"(^|[/_.-])(model_best|best_model)([._-]|$)")
 LATEST = re.compile(r"(^|[/_.-])(model_latest|latest_model)([._-]|$)")
 EPOCH = re.compile(r"epoch[_-]?(\d+)")
-MODEL_SUFFIXES = (".npz", ".pth", ".pt", ".ckpt", ".tlt", ".hdf5", ".h5", ".onnx",
-                  ".safetensors", ".engine")  # fmt: skip
+MODEL_SUFFIXES = (
+    ".npz",
+    ".pth",
+    ".pt",
+    ".ckpt",
+    ".tlt",
+    ".hdf5",
+    ".h5",
+    ".onnx",
+    ".safetensors",
+    ".engine",
+)
 ARCHIVE = {
     "200": {
         "description": "A tar.gz of the files under a folder named after the job",
@@ -79,8 +90,11 @@ class ListFilesSchema(StrictSchema):
 class SelectiveSchema(StrictSchema):
     best_model = fields.Boolean(load_default=False)
     latest_model = fields.Boolean(load_default=False)
-    file_lists = fields.List(fields.String(validate=validate.Length(1, 2048)),
-                             load_default=list, validate=validate.Length(max=1000))  # fmt: skip
+    file_lists = fields.List(
+        fields.String(validate=validate.Length(1, 2048)),
+        load_default=list,
+        validate=validate.Length(max=1000),
+    )
     tar_files = fields.Boolean(load_default=True, metadata={"description": "always a tar.gz"})
 
     @ma.validates_schema
@@ -106,8 +120,11 @@ def latest_model(paths: Sequence[str]) -> str | None:
     named = sorted(p for p in paths if _is_model(p) and LATEST.search(posixpath.basename(p)))
     if named:
         return named[0]
-    epochs = [(int(m.group(1)), p) for p in paths
-              if _is_model(p) and (m := EPOCH.search(posixpath.basename(p)))]  # fmt: skip
+    epochs = [
+        (int(m.group(1)), p)
+        for p in paths
+        if _is_model(p) and (m := EPOCH.search(posixpath.basename(p)))
+    ]
     return max(epochs)[1] if epochs else None
 
 
@@ -133,7 +150,7 @@ def selection(paths: Sequence[str], body: dict[str, Any]) -> list[str]:
 
 @contextlib.contextmanager
 def _backend(job: dict[str, Any]) -> Iterator[Backend]:
-    """The job's backend, built as a worker builds it (``workers.context``)."""
+    """The job's backend, built as a worker builds it (``jobyard.workers.context``)."""
     svc = services()
     kind, workspace_id = registry.split_target(job["backend"])
     config: dict[str, Any] = {}
@@ -168,8 +185,7 @@ def _log_member(org: str, job: dict[str, Any], stack: contextlib.ExitStack) -> M
 
 def _specs_member(job: dict[str, Any]) -> Member:
     data = json.dumps(job.get("specs") or {}, indent=2, sort_keys=True).encode()
-    return Member(SPECS_NAME, len(data), float(job.get("created_on", 0)),
-                  lambda: io.BytesIO(data))  # fmt: skip
+    return Member(SPECS_NAME, len(data), float(job.get("created_on", 0)), lambda: io.BytesIO(data))
 
 
 def _workspace_copy(org: str, job: dict[str, Any]) -> list[Member] | None:
@@ -185,9 +201,10 @@ def _workspace_copy(org: str, job: dict[str, Any]) -> list[Member] | None:
     except (StorageError, NotFound) as e:
         logger.warning("job %s: workspace copy unreadable, using the backend: %s", job["_id"], e)
         return None
-    return [Member(item.key[len(prefix) :], item.size, item.modified,
-                   lambda k=item.key: storage.open(k))  # type: ignore[misc]
-            for item in found]  # fmt: skip
+    return [
+        Member(item.key[len(prefix) :], item.size, item.modified, partial(storage.open, item.key))
+        for item in found
+    ]
 
 
 def _results(org: str, job: dict[str, Any], stack: contextlib.ExitStack) -> list[Member]:
@@ -198,9 +215,10 @@ def _results(org: str, job: dict[str, Any], stack: contextlib.ExitStack) -> list
         return []  # never submitted: nothing ran, nothing written
     backend = stack.enter_context(_backend(job))
     handle = Handle.from_doc(job["handle"])
-    return [Member(item.path, item.size, item.modified,
-                   lambda p=item.path: backend.open_result(handle, p))  # type: ignore[misc]
-            for item in backend.list_results(handle)]  # fmt: skip
+    return [
+        Member(item.path, item.size, item.modified, partial(backend.open_result, handle, item.path))
+        for item in backend.list_results(handle)
+    ]
 
 
 def _extras(results: list[Member], logs: bool, specs: bool) -> list[str]:
@@ -210,8 +228,12 @@ def _extras(results: list[Member], logs: bool, specs: bool) -> list[str]:
     return [name for asked, name in wanted if asked and name not in taken]
 
 
-def _members(org: str, job: dict[str, Any], stack: contextlib.ExitStack,
-             only: Callable[[list[str]], list[str]] | None) -> list[Member]:  # fmt: skip
+def _members(
+    org: str,
+    job: dict[str, Any],
+    stack: contextlib.ExitStack,
+    only: Callable[[list[str]], list[str]] | None,
+) -> list[Member]:
     """The archive's members: every file, or those ``only`` picks from the names."""
     results = _results(org, job, stack)
     extras = _extras(results, logs=True, specs=True)
@@ -262,8 +284,9 @@ def _archive(
             except Exception:  # headers are sent: all we can do is end the stream early
                 logger.exception("job %s: download interrupted", job_id)
 
-    response = Response(stream_with_context(chunks()), mimetype="application/gzip",
-                        direct_passthrough=True)  # fmt: skip
+    response = Response(
+        stream_with_context(chunks()), mimetype="application/gzip", direct_passthrough=True
+    )
     response.headers["Content-Disposition"] = f'attachment; filename="{job_id}.tar.gz"'
     return response
 

@@ -11,14 +11,14 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from api.errors import BadRequest, Missing, Refused
-from api.jobspec import resume_changes, validated_job
-from api.parser import Blueprint
-from api.services import principal, services
-from schemas.common import BulkResultsSchema
-from schemas.events import event_text
-from schemas.experiments import BASE_EXPERIMENTS, NoWorkload, experiment_for
-from schemas.job import (
+from jobyard.api.errors import BadRequest, Missing, Refused
+from jobyard.api.jobspec import resume_changes, validated_job
+from jobyard.api.parser import Blueprint
+from jobyard.api.services import principal, services
+from jobyard.schemas.common import BulkResultsSchema
+from jobyard.schemas.events import event_text
+from jobyard.schemas.experiments import BASE_EXPERIMENTS, NoWorkload, experiment_for
+from jobyard.schemas.job import (
     FINAL_STATES,
     BaseExperimentListSchema,
     BulkCancelSchema,
@@ -36,11 +36,11 @@ from schemas.job import (
     SchemaArgsSchema,
     SpecSchemaSchema,
 )
-from store.errors import Conflict, NotFound
-from store.fingerprint import forced
-from store.jobs import public
-from store.paging import Page
-from workers import enqueue
+from jobyard.store.errors import Conflict, NotFound
+from jobyard.store.fingerprint import forced
+from jobyard.store.jobs import public
+from jobyard.store.paging import Page
+from jobyard.workers import enqueue
 
 blp = Blueprint(
     "jobs",
@@ -119,8 +119,13 @@ class BulkCancel(MethodView):
                 results.append({"id": job_id, "status": "not_found", "error_desc": str(e)})
             except Conflict:
                 status = store.jobs.get(org_name, job_id)["status"]
-                results.append({"id": job_id, "status": "refused",
-                                "error_desc": f"job is {status}; nothing to cancel"})  # fmt: skip
+                results.append(
+                    {
+                        "id": job_id,
+                        "status": "refused",
+                        "error_desc": f"job is {status}; nothing to cancel",
+                    }
+                )
         return {"results": results}
 
 
@@ -141,15 +146,19 @@ class SpecSchema(MethodView):
         base_id = args.get("base_experiment_id")
         if base_id and base_id not in BASE_EXPERIMENTS:
             raise Missing(f"base experiment {base_id} not found")
-        query = {"base_experiment_ids": [base_id] if base_id else [],
-                 "network_arch": args.get("network_arch") or "classification_pyt"}  # fmt: skip
+        query = {
+            "base_experiment_ids": [base_id] if base_id else [],
+            "network_arch": args.get("network_arch") or "classification_pyt",
+        }
         try:
             experiment = experiment_for(query)
         except NoWorkload as e:
             raise BadRequest(str(e)) from e
         if args["action"] not in experiment.actions:
-            raise BadRequest(f"action {args['action']} is not available for {experiment.name}; "
-                             f"available: {', '.join(experiment.actions)}")  # fmt: skip
+            raise BadRequest(
+                f"action {args['action']} is not available for {experiment.name}; "
+                f"available: {', '.join(experiment.actions)}"
+            )
         action = args["action"]
         return {
             "default": experiment.default_spec(action),
@@ -193,12 +202,29 @@ class JobCancel(MethodView):
 
 PAUSABLE_ACTIONS = frozenset({"train", "retrain"})
 FINAL = frozenset(s.value for s in FINAL_STATES)
-RETRY_FIELDS = ("kind", "action", "name", "description", "network_arch", "specs", "workspace",
-                "train_dataset_uris", "eval_dataset_uri", "inference_dataset_uri",
-                "calibration_dataset_uri", "dataset_format", "dataset_type",
-                "skip_dataset_validation", "base_experiment_ids", "parent_job_id",
-                "backend_details", "timeout_minutes", "encryption_key",
-                "retain_checkpoints_for_resume", "early_stop_epoch")  # fmt: skip
+RETRY_FIELDS = (
+    "kind",
+    "action",
+    "name",
+    "description",
+    "network_arch",
+    "specs",
+    "workspace",
+    "train_dataset_uris",
+    "eval_dataset_uri",
+    "inference_dataset_uri",
+    "calibration_dataset_uri",
+    "dataset_format",
+    "dataset_type",
+    "skip_dataset_validation",
+    "base_experiment_ids",
+    "parent_job_id",
+    "backend_details",
+    "timeout_minutes",
+    "encryption_key",
+    "retain_checkpoints_for_resume",
+    "early_stop_epoch",
+)
 
 
 @blp.route("/jobs/<id:job_id>:pause")
@@ -269,8 +295,9 @@ class EpochNumbers(MethodView):
         store = services().store
         job = store.jobs.get(org_name, job_id)
         events = store.events.list_for_job(org_name, job_id)
-        epochs = sorted({e["epoch"] for e in events
-                         if isinstance(e.get("epoch"), int) and e.get("checkpoint")})  # fmt: skip
+        epochs = sorted(
+            {e["epoch"] for e in events if isinstance(e.get("epoch"), int) and e.get("checkpoint")}
+        )
         if not job.get("retain_checkpoints_for_resume") and epochs:
             epochs = epochs[-1:]
         return {"epoch_numbers": epochs}

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.errors import BadRequest
-from api.services import Services
-from backends import registry
-from schemas import staging
-from schemas.experiments import NoWorkload, experiment_for
-from schemas.job import DERIVED_ACTIONS, JobState
-from store.errors import NotFound
-from store.fingerprint import fingerprint, forced
+from jobyard.api.errors import BadRequest
+from jobyard.api.services import Services
+from jobyard.backends import registry
+from jobyard.schemas import staging
+from jobyard.schemas.experiments import NoWorkload, experiment_for
+from jobyard.schemas.job import DERIVED_ACTIONS, JobState
+from jobyard.store.errors import NotFound
+from jobyard.store.fingerprint import fingerprint, forced
 
 PARENT_ACTIONS = frozenset({"train", "retrain"})
 
@@ -29,8 +29,10 @@ def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[s
         raise BadRequest(str(e), {"network_arch": [str(e)]}) from e
     action = fields["action"]
     if action not in experiment.actions:
-        message = (f"action {action} is not supported by {experiment.name}; "
-                   f"supported: {', '.join(experiment.actions)}")  # fmt: skip
+        message = (
+            f"action {action} is not supported by {experiment.name}; "
+            f"supported: {', '.join(experiment.actions)}"
+        )
         raise BadRequest(message, {"action": [message]})
     fields.setdefault("network_arch", experiment.network_arch)
     fields["base_experiment_ids"] = fields.get("base_experiment_ids") or [experiment.id]
@@ -38,8 +40,9 @@ def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[s
         fields["specs"] = experiment.default_spec(action)
     problems = experiment.validate(action, fields["specs"])
     if problems:
-        raise BadRequest(f"invalid specs for {action}: " + "; ".join(problems[:5]),
-                         {"specs": problems})  # fmt: skip
+        raise BadRequest(
+            f"invalid specs for {action}: " + "; ".join(problems[:5]), {"specs": problems}
+        )
     fields["timeout_minutes"] = _timeout(svc, fields.get("timeout_minutes"))
     if fields.get("workspace"):
         try:
@@ -91,8 +94,9 @@ def _check_parent(svc: Services, org: str, fields: dict[str, Any]) -> None:
             message = f"parent job {parent_id} is a {parent['action']} job, not a train job"
             raise BadRequest(message, {"parent_job_id": [message]})
         if parent["status"] != JobState.DONE.value:
-            message = (f"parent job {parent_id} is {parent['status']}; "
-                       f"create this job once it is Done")  # fmt: skip
+            message = (
+                f"parent job {parent_id} is {parent['status']}; create this job once it is Done"
+            )
             raise BadRequest(message, {"parent_job_id": [message]})
 
 
@@ -128,8 +132,10 @@ def _workspace_for(svc: Services, org: str, fields: dict[str, Any], kind: str) -
         raise BadRequest(message, {"workspace": [message]})
     workspace = svc.store.workspaces.get(org, workspace_id)
     if workspace.cloud_type != kind:
-        message = (f"workspace {workspace_id} is a {workspace.cloud_type} workspace; "
-                   f"backend_type {kind} needs a {kind} workspace")  # fmt: skip
+        message = (
+            f"workspace {workspace_id} is a {workspace.cloud_type} workspace; "
+            f"backend_type {kind} needs a {kind} workspace"
+        )
         raise BadRequest(message, {"workspace": [message]})
     return str(workspace_id)
 
@@ -141,8 +147,10 @@ def resume_changes(svc: Services, job: dict[str, Any], body: dict[str, Any]) -> 
         experiment = experiment_for(job)
         problems = experiment.validate(job["action"], body["specs"])
         if problems:
-            raise BadRequest(f"invalid specs for {job['action']}: " + "; ".join(problems[:5]),
-                             {"specs": problems})  # fmt: skip
+            raise BadRequest(
+                f"invalid specs for {job['action']}: " + "; ".join(problems[:5]),
+                {"specs": problems},
+            )
         changes["specs"] = body["specs"]
     if body.get("timeout_minutes"):
         changes["timeout_minutes"] = _timeout(svc, body["timeout_minutes"])

@@ -9,9 +9,9 @@ from typing import Any
 
 from flask import Flask, current_app, g
 
-from api.tokens import Principal, Tokens
-from schemas.settings import Settings
-from store import Store
+from jobyard.api.tokens import Principal, Tokens
+from jobyard.schemas.settings import Settings
+from jobyard.store import Store
 
 EXTENSION = "jobyard"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from store.accounts import User
+from jobyard.store.accounts import User
 
 ISSUER = "jobyard"
 ALGORITHM = "HS256"

@@ -7,14 +7,14 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 
-from api.errors import BadRequest
-from api.parser import Blueprint
-from api.services import principal, services
-from backends.storage.errors import StorageError
-from backends.storage.probe import check_workspace
-from schemas.cloud import normalise
-from schemas.common import BulkResultsSchema
-from schemas.workspace import (
+from jobyard.api.errors import BadRequest
+from jobyard.api.parser import Blueprint
+from jobyard.api.services import principal, services
+from jobyard.backends.storage.errors import StorageError
+from jobyard.backends.storage.probe import check_workspace
+from jobyard.schemas.cloud import normalise
+from jobyard.schemas.common import BulkResultsSchema
+from jobyard.schemas.workspace import (
     WorkspaceIdsSchema,
     WorkspaceListArgsSchema,
     WorkspaceListSchema,
@@ -22,9 +22,9 @@ from schemas.workspace import (
     WorkspaceSchema,
     WorkspaceWriteSchema,
 )
-from store.errors import Conflict, NotFound
-from store.paging import Page
-from store.workspaces import Workspace
+from jobyard.store.errors import Conflict, NotFound
+from jobyard.store.paging import Page
+from jobyard.store.workspaces import Workspace
 
 blp = Blueprint(
     "workspaces",

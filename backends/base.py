@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar
 
-from backends.errors import UnsupportedOperation
+from jobyard.backends.errors import UnsupportedOperation
 
 # Exit code of a workload that checkpointed and stopped on SIGTERM (EX_TEMPFAIL).
 EXIT_PAUSED = 75

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backends.base import Output
+from jobyard.backends.base import Output
 
 
 def read_chunk(path: Path, offset: int, max_bytes: int) -> bytes:

@@ -14,18 +14,21 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from backends.base import Backend
-from backends.errors import UnknownBackend
-from schemas.settings import Settings
+from jobyard.backends.base import Backend
+from jobyard.backends.errors import UnknownBackend
+from jobyard.schemas.settings import Settings
 
 # kind -> ("module:factory", pip extra that provides its SDK, or "")
 # A factory is called as factory(settings, config): config is the decrypted workspace
 # details for targets with a workspace, else empty.
 BACKENDS: dict[str, tuple[str, str]] = {
-    "process": ("backends.process.backend:ProcessBackend.from_settings", ""),
-    "kubernetes": ("backends.kubernetes.backend:KubernetesBackend.from_config", "kubernetes"),
-    "slurm": ("backends.slurm.backend:SlurmBackend.from_config", "slurm"),
-    "lepton": ("backends.lepton.backend:LeptonBackend.from_config", ""),
+    "process": ("jobyard.backends.process.backend:ProcessBackend.from_settings", ""),
+    "kubernetes": (
+        "jobyard.backends.kubernetes.backend:KubernetesBackend.from_config",
+        "kubernetes",
+    ),
+    "slurm": ("jobyard.backends.slurm.backend:SlurmBackend.from_config", "slurm"),
+    "lepton": ("jobyard.backends.lepton.backend:LeptonBackend.from_config", ""),
 }
 # kinds whose target names a workspace holding the connection details
 WORKSPACE_KINDS = frozenset({"slurm", "lepton"})

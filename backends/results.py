@@ -7,8 +7,8 @@ import posixpath
 from pathlib import Path
 from typing import IO
 
-from backends.base import Handle, ResultFile
-from backends.errors import BackendUnavailable, ResultNotFound
+from jobyard.backends.base import Handle, ResultFile
+from jobyard.backends.errors import BackendUnavailable, ResultNotFound
 
 
 def relative_result_path(path: str) -> str:

@@ -8,8 +8,8 @@ against the reference workload's schema, so the API path is the real one.
 
 from __future__ import annotations
 
-from schemas import experiments
-from schemas.experiments import BaseExperiment
+from jobyard.schemas import experiments
+from jobyard.schemas.experiments import BaseExperiment
 
 TRUE = BaseExperiment(
     name="bench_true",

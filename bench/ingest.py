@@ -8,12 +8,12 @@ import json
 import time
 from typing import Any
 
-from backends.base import Handle, Output
 from bench.plan import Plan
 from bench.servers import Bench
 from bench.stats import Figure
-from workers import engine
-from workers.context import Context
+from jobyard.backends.base import Handle, Output
+from jobyard.workers import engine
+from jobyard.workers.context import Context
 
 
 def status_lines(events: int, start_seq: int = 1) -> bytes:
@@ -21,13 +21,23 @@ def status_lines(events: int, start_seq: int = 1) -> bytes:
     lines = []
     for i in range(events):
         seq = start_seq + i
-        lines.append(json.dumps({
-            "seq": seq, "type": "status", "status": "RUNNING", "ts": 1_700_000_000.0 + seq,
-            "message": f"epoch {seq} done", "epoch": seq, "max_epoch": events,
-            "time_per_epoch": 1.5, "eta": 30.0,
-            "kpi": {"loss": 1.0 / seq, "accuracy": 1 - 1.0 / (seq + 1)},
-            "graphical": {"loss": 1.0 / seq, "accuracy": 1 - 1.0 / (seq + 1)},
-        }))  # fmt: skip
+        lines.append(
+            json.dumps(
+                {
+                    "seq": seq,
+                    "type": "status",
+                    "status": "RUNNING",
+                    "ts": 1_700_000_000.0 + seq,
+                    "message": f"epoch {seq} done",
+                    "epoch": seq,
+                    "max_epoch": events,
+                    "time_per_epoch": 1.5,
+                    "eta": 30.0,
+                    "kpi": {"loss": 1.0 / seq, "accuracy": 1 - 1.0 / (seq + 1)},
+                    "graphical": {"loss": 1.0 / seq, "accuracy": 1 - 1.0 / (seq + 1)},
+                }
+            )
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -38,8 +48,11 @@ def prepare(bench: Bench, jobs: int, events: int) -> tuple[list[dict[str, Any]],
     docs, handles, outputs = [], [], {}
     data = status_lines(events)
     for i in range(jobs):
-        fields = {**experiments.job_body(experiments.TRUE, f"ingest-{time.time()}-{i}"),
-                  "specs": {}, "timeout_minutes": 60}  # fmt: skip
+        fields = {
+            **experiments.job_body(experiments.TRUE, f"ingest-{time.time()}-{i}"),
+            "specs": {},
+            "timeout_minutes": 60,
+        }
         doc = bench.store.jobs.create("ingest", "bench", fields, "process", f"fp-{time.time()}-{i}")
         handle = Handle("process", f"jy-{doc['_id']}-r1", {})
         docs.append(doc)
@@ -71,8 +84,17 @@ def ingest_rate(bench: Bench, plan: Plan, profiler: Any = None) -> Figure:
             engine._ingest(ctx, jobs, handles, outputs)
     best, base = max(ours), max(theirs)
     return Figure(
-        "events ingested by reconcile", "events/s", best, base, "raw insert_many of the same docs",
-        "≥ 0.5× baseline", best >= 0.5 * base,
-        {"jobs": plan.ingest_jobs, "events_per_job": plan.ingest_events,
-         "jobyard_rounds": ours, "baseline_rounds": theirs},
-    )  # fmt: skip
+        "events ingested by reconcile",
+        "events/s",
+        best,
+        base,
+        "raw insert_many of the same docs",
+        "≥ 0.5× baseline",
+        best >= 0.5 * base,
+        {
+            "jobs": plan.ingest_jobs,
+            "events_per_job": plan.ingest_events,
+            "jobyard_rounds": ours,
+            "baseline_rounds": theirs,
+        },
+    )

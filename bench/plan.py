@@ -27,14 +27,39 @@ class Plan:
 
 
 FULL = Plan(
-    name="full", post_jobs=300, clients=8, rounds=2, e2e_jobs=60, e2e_raw_tasks=200,
-    latency_samples=30, ingest_jobs=50, ingest_events=100, read_levels=(1_000, 10_000, 100_000),
-    read_samples=300, read_budget=6.0, scale_levels=(10, 100, 1_000), real_jobs=100, ticks=5,
+    name="full",
+    post_jobs=300,
+    clients=8,
+    rounds=2,
+    e2e_jobs=60,
+    e2e_raw_tasks=200,
+    latency_samples=30,
+    ingest_jobs=50,
+    ingest_events=100,
+    read_levels=(1_000, 10_000, 100_000),
+    read_samples=300,
+    read_budget=6.0,
+    scale_levels=(10, 100, 1_000),
+    real_jobs=100,
+    ticks=5,
     profile=True,
-)  # fmt: skip
+)
 QUICK = Plan(
-    name="quick", post_jobs=10, clients=2, rounds=1, e2e_jobs=3, e2e_raw_tasks=5,
-    latency_samples=2, ingest_jobs=3, ingest_events=5, read_levels=(20, 60),
-    read_samples=10, read_budget=1.0, scale_levels=(1, 2, 4), real_jobs=2, ticks=2, profile=False,
-)  # fmt: skip
+    name="quick",
+    post_jobs=10,
+    clients=2,
+    rounds=1,
+    e2e_jobs=3,
+    e2e_raw_tasks=5,
+    latency_samples=2,
+    ingest_jobs=3,
+    ingest_events=5,
+    read_levels=(20, 60),
+    read_samples=10,
+    read_budget=1.0,
+    scale_levels=(1, 2, 4),
+    real_jobs=2,
+    ticks=2,
+    profile=False,
+)
 PLANS = {p.name: p for p in (FULL, QUICK)}

@@ -35,8 +35,8 @@ def profiler_for(directory: Path) -> Profiler | None:
 def _client(bench: Any, org: str) -> tuple[Any, dict[str, str]]:
     """The Flask app in this process (the views gunicorn serves, without the
     HTTP server) and an admin token for ``org``."""
-    from api import create_app
     from bench import experiments
+    from jobyard.api import create_app
 
     experiments.register()
     client = create_app(bench.settings, store=bench.store).test_client()
@@ -52,8 +52,11 @@ def profile_post(bench: Any, profile: Profiler, count: int = 150) -> None:
     from bench import experiments
 
     client, headers = _client(bench, "prof")
-    client.post("/api/v2/orgs/prof/jobs", json=experiments.job_body(experiments.TRUE, "warm"),
-                headers=headers)  # fmt: skip
+    client.post(
+        "/api/v2/orgs/prof/jobs",
+        json=experiments.job_body(experiments.TRUE, "warm"),
+        headers=headers,
+    )
     with profile("post_jobs"):
         for i in range(count):
             body = experiments.job_body(experiments.TRUE, f"prof-{i}")

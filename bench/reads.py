@@ -15,24 +15,29 @@ from bench.client import Api
 from bench.plan import Plan
 from bench.servers import Bench
 from bench.stats import Figure, latencies, percentile
-from schemas.common import SORTS
-from schemas.job import JobState
+from jobyard.schemas.common import SORTS
+from jobyard.schemas.job import JobState
 
 ORG = "reads"
 
 
 def _template(bench: Bench) -> dict[str, Any]:
     """A finished job as the store writes it, with a typical job_details."""
-    fields = {**experiments.job_body(experiments.TRUE, "template"),
-              "specs": experiments.TRUE.default_spec("train"), "timeout_minutes": 60}  # fmt: skip
+    fields = {
+        **experiments.job_body(experiments.TRUE, "template"),
+        "specs": experiments.TRUE.default_spec("train"),
+        "timeout_minutes": 60,
+    }
     doc = bench.store.jobs.create(ORG, "bench", fields, "process", "template")
     bench.store.db.jobs.delete_one({"_id": doc["_id"]})
     doc.update(status=JobState.DONE.value, submitted=True, finished_on=time.time())
     doc["job_details"] = {
         "detailed_status": {"message": "completed", "status": "Done"},
-        "epoch": 20, "max_epoch": 20, "cur_epoch": 20,
+        "epoch": 20,
+        "max_epoch": 20,
+        "cur_epoch": 20,
         "kpi": [{"metric": "accuracy", "value": 0.97}],
-    }  # fmt: skip
+    }
     return doc
 
 
@@ -45,8 +50,13 @@ def fill(bench: Bench, template: dict[str, Any], have: int, want: int) -> tuple[
         batch = []
         for i in range(first, min(first + 1000, want)):
             doc = copy.deepcopy(template)
-            doc.update(_id=str(uuid.uuid4()), fingerprint=f"fill-{i}", name=f"job-{i}",
-                       created_on=base + i, last_modified=base + i)  # fmt: skip
+            doc.update(
+                _id=str(uuid.uuid4()),
+                fingerprint=f"fill-{i}",
+                name=f"job-{i}",
+                created_on=base + i,
+                last_modified=base + i,
+            )
             batch.append(doc)
             ids.append(doc["_id"])
         bench.store.db.jobs.insert_many(batch, ordered=False)
@@ -140,8 +150,16 @@ def _figures(levels: dict[int, dict[str, Any]]) -> list[Figure]:
             detail["raw_parts_ms"] = {str(n): v["list_raw_parts_ms"] for n, v in levels.items()}
         detail["fill_docs_per_s"] = {str(n): v["fill_docs_per_s"] for n, v in levels.items()}
         detail["p99_growth"] = {"api": growth, "raw": raw_growth}
-        figures.append(Figure(
-            f"{label} p99 at {high:,} jobs", "ms", ours, raw, "same query, raw pymongo",
-            f"p99 grows ≤ 1.5× from {low:,} to {high:,} jobs", growth <= 1.5, detail,
-        ))  # fmt: skip
+        figures.append(
+            Figure(
+                f"{label} p99 at {high:,} jobs",
+                "ms",
+                ours,
+                raw,
+                "same query, raw pymongo",
+                f"p99 grows ≤ 1.5× from {low:,} to {high:,} jobs",
+                growth <= 1.5,
+                detail,
+            )
+        )
     return figures

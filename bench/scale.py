@@ -27,20 +27,20 @@ from typing import Any
 
 import bson
 
-from backends.base import Handle, Offsets, Output, RunSpec, RunStatus, run_name
-from backends.process import layout
-from backends.process.backend import ProcessBackend
 from bench import experiments, spy
 from bench.client import Api
 from bench.plan import Plan
 from bench.servers import Bench, group_pids, kill_runs, memory, pids_under, process_groups
 from bench.stats import Figure, median, wait_until
 from bench.submit import post_jobs, reached
-from schemas.job import JobState
-from store.jobs import ACTIVE
-from workers import engine, enqueue
-from workers.celery_app import create_celery
-from workers.context import Context
+from jobyard.backends.base import Handle, Offsets, Output, RunSpec, RunStatus, run_name
+from jobyard.backends.process import layout
+from jobyard.backends.process.backend import ProcessBackend
+from jobyard.schemas.job import JobState
+from jobyard.store.jobs import ACTIVE
+from jobyard.workers import engine, enqueue
+from jobyard.workers.celery_app import create_celery
+from jobyard.workers.context import Context
 
 PROJECTION = {"specs": 0, "series": 0}
 LAUNCHER_BUDGET_MB = 12  # PSS of one launcher + its `sleep`, measured here
@@ -127,10 +127,15 @@ def reconcile_passes(ctx: Context, backend: CountingBackend, ticks: int) -> dict
         start = time.perf_counter()
         engine.tick(ctx)
         tick_times.append(time.perf_counter() - start)
-    return {"reconcile_ms": median(times) * 1000, "reconcile_ms_all": [t * 1000 for t in times],
-            "reconcile_cpu_ms": median(cpu) * 1000,
-            "jobs_seen": seen, "backend_calls": dict(calls),
-            "beat_tick_ms": median(tick_times) * 1000, **watched}  # fmt: skip
+    return {
+        "reconcile_ms": median(times) * 1000,
+        "reconcile_ms_all": [t * 1000 for t in times],
+        "reconcile_cpu_ms": median(cpu) * 1000,
+        "jobs_seen": seen,
+        "backend_calls": dict(calls),
+        "beat_tick_ms": median(tick_times) * 1000,
+        **watched,
+    }
 
 
 def _watched_query_ms(ctx: Context) -> dict[str, float]:
@@ -222,8 +227,12 @@ def _ramp(bench: Bench, api: Api, ids: list[str], level: int, plan: Plan) -> dic
     real_s = time.perf_counter() - start
     cloned = clone_running(bench, level - len(ids))
     ids += cloned
-    return {"ramp_s": time.perf_counter() - start, "real_started": real,
-            "real_jobs_per_s": real / real_s if real else None, "cloned": len(cloned)}  # fmt: skip
+    return {
+        "ramp_s": time.perf_counter() - start,
+        "real_started": real,
+        "real_jobs_per_s": real / real_s if real else None,
+        "cloned": len(cloned),
+    }
 
 
 def scale(
@@ -265,8 +274,11 @@ def profile_dispatch(bench: Bench, ctx: Context, profiler: Any, count: int = 10)
     """engine.dispatch in this process for `true` jobs: claim, launch, record."""
     ids = []
     for i in range(count):
-        fields = {**experiments.job_body(experiments.TRUE, f"dispatch-{i}"), "timeout_minutes": 60,
-                  "specs": experiments.TRUE.default_spec("train")}  # fmt: skip
+        fields = {
+            **experiments.job_body(experiments.TRUE, f"dispatch-{i}"),
+            "timeout_minutes": 60,
+            "specs": experiments.TRUE.default_spec("train"),
+        }
         ids.append(bench.store.jobs.create("prof", "bench", fields, "process", f"d{i}")["_id"])
     experiments.register()
     with profiler("dispatch"):
@@ -287,28 +299,58 @@ def _figures(rows: dict[int, dict[str, Any]], asked: Sequence[int]) -> list[Figu
     scaled = "" if tuple(levels) == tuple(asked) else f" (scaled from {asked[-1]:,}: memory)"
     cloned = sum(rows[n]["cloned"] for n in levels)
     scaled += f" ({cloned:,} cloned)" if cloned else ""
-    figures = [Figure(
-        f"reconcile pass at {high:,} running jobs{scaled}", "ms", r_high["reconcile_ms"], None,
-        "", "sub-linear growth; backend calls per tick constant", constant and sub_linear,
-        {"levels": detail, "growth_last_step": growth, "jobs_ratio_last_step": high / mid,
-         "calls_constant": constant,
-         "per_job_ms_at_top": r_high["reconcile_ms"] / high},
-    )]  # fmt: skip
+    figures = [
+        Figure(
+            f"reconcile pass at {high:,} running jobs{scaled}",
+            "ms",
+            r_high["reconcile_ms"],
+            None,
+            "",
+            "sub-linear growth; backend calls per tick constant",
+            constant and sub_linear,
+            {
+                "levels": detail,
+                "growth_last_step": growth,
+                "jobs_ratio_last_step": high / mid,
+                "calls_constant": constant,
+                "per_job_ms_at_top": r_high["reconcile_ms"] / high,
+            },
+        )
+    ]
     for who in ("api", "worker"):
         per_job_kb = (r_high[who]["rss_mb"] - r_low[who]["rss_mb"]) * 1024 / max(high - low, 1)
         same_shape = (r_high[who]["processes"], r_high[who]["threads"]) == (
-            r_low[who]["processes"], r_low[who]["threads"])  # fmt: skip
-        figures.append(Figure(
-            f"{who} RSS with {high:,} running jobs", "MB", r_high[who]["rss_mb"], None, "",
-            "flat per job; no per-job threads or processes", same_shape and per_job_kb < 64,
-            {"per_job_kb": per_job_kb, "idle": rows[0][who],
-             **{str(n): rows[n][who] for n in levels}},
-        ))  # fmt: skip
+            r_low[who]["processes"],
+            r_low[who]["threads"],
+        )
+        figures.append(
+            Figure(
+                f"{who} RSS with {high:,} running jobs",
+                "MB",
+                r_high[who]["rss_mb"],
+                None,
+                "",
+                "flat per job; no per-job threads or processes",
+                same_shape and per_job_kb < 64,
+                {
+                    "per_job_kb": per_job_kb,
+                    "idle": rows[0][who],
+                    **{str(n): rows[n][who] for n in levels},
+                },
+            )
+        )
     launch = r_high["launcher"]
     per_launcher = launch["pss_mb"] / max(launch["launchers"], 1)
-    figures.append(Figure(
-        "process-backend launcher per job (PSS)", "MB", per_launcher,
-        None, "", "(info: one launcher per run is the backend's design)", None,
-        {**launch, "ramp_s": {str(n): rows[n]["ramp_s"] for n in levels}},
-    ))  # fmt: skip
+    figures.append(
+        Figure(
+            "process-backend launcher per job (PSS)",
+            "MB",
+            per_launcher,
+            None,
+            "",
+            "(info: one launcher per run is the backend's design)",
+            None,
+            {**launch, "ramp_s": {str(n): rows[n]["ramp_s"] for n in levels}},
+        )
+    )
     return figures

@@ -19,9 +19,9 @@ from typing import Any
 import redis
 
 from jobyard import embedded
-from schemas.settings import Settings
-from store import Store, connect
-from store.crypto import Cipher
+from jobyard.schemas.settings import Settings
+from jobyard.store import Store, connect
+from jobyard.store.crypto import Cipher
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,14 +67,20 @@ class Bench:
     def env(self, **extra: str) -> dict[str, str]:
         s = self.settings
         env = {k: v for k, v in os.environ.items() if not k.startswith("JOBYARD_")}
-        env.update({
-            "JOBYARD_DATA_DIR": str(s.data_dir), "JOBYARD_MONGO_URI": str(s.mongo_uri),
-            "JOBYARD_MONGO_DB": s.mongo_db, "JOBYARD_REDIS_URL": str(s.redis_url),
-            "JOBYARD_JWT_SECRET": str(s.jwt_secret),
-            "JOBYARD_ENCRYPTION_KEY": str(s.encryption_key),
-            "JOBYARD_HOST": s.host, "JOBYARD_PORT": str(s.port),
-            "JOBYARD_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT),
-        })  # fmt: skip
+        env.update(
+            {
+                "JOBYARD_DATA_DIR": str(s.data_dir),
+                "JOBYARD_MONGO_URI": str(s.mongo_uri),
+                "JOBYARD_MONGO_DB": s.mongo_db,
+                "JOBYARD_REDIS_URL": str(s.redis_url),
+                "JOBYARD_JWT_SECRET": str(s.jwt_secret),
+                "JOBYARD_ENCRYPTION_KEY": str(s.encryption_key),
+                "JOBYARD_HOST": s.host,
+                "JOBYARD_PORT": str(s.port),
+                "JOBYARD_LOG_LEVEL": "WARNING",
+                "PYTHONPATH": str(ROOT),
+            }
+        )
         env.update(extra)
         return env
 
@@ -140,7 +146,7 @@ class Bench:
 
     def _forget_redis_keys(self) -> None:
         from bench import rawcelery
-        from workers.celery_app import QUEUES
+        from jobyard.workers.celery_app import QUEUES
 
         with contextlib.suppress(Exception):
             keys = [*QUEUES, rawcelery.QUEUE, "bench_post"]

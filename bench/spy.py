@@ -52,7 +52,7 @@ def recording(pids: Sequence[int], out: Path, rate: int = 50, seconds: int = 20)
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         for pid, part in zip(pids, parts, strict=True)
     ]
     try:

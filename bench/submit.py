@@ -15,7 +15,7 @@ from bench.client import Api
 from bench.plan import Plan
 from bench.servers import Bench, Proc
 from bench.stats import Figure, concurrent_rate, percentile, wait_until
-from schemas.job import JobState
+from jobyard.schemas.job import JobState
 
 _names = itertools.count()
 
@@ -71,11 +71,20 @@ def post_throughput(bench: Bench, api: Api, plan: Plan) -> Figure:
     # left in MongoDB (as it should: Redis is disposable) during the next phases.
     bench.store.db.jobs.delete_many({"org": api.org})
     return Figure(
-        "POST /jobs accepted", "jobs/s", max(ours), max(theirs),
-        "raw insert_one + apply_async", "≥ 0.5× baseline", max(ours) >= 0.5 * max(theirs),
-        {"clients": plan.clients, "jobs_per_round": plan.post_jobs,
-         "jobyard_rounds": ours, "baseline_rounds": theirs},
-    )  # fmt: skip
+        "POST /jobs accepted",
+        "jobs/s",
+        max(ours),
+        max(theirs),
+        "raw insert_one + apply_async",
+        "≥ 0.5× baseline",
+        max(ours) >= 0.5 * max(theirs),
+        {
+            "clients": plan.clients,
+            "jobs_per_round": plan.post_jobs,
+            "jobyard_rounds": ours,
+            "baseline_rounds": theirs,
+        },
+    )
 
 
 def _count(bench: Bench, ids: list[str], *states: JobState) -> int:
@@ -94,8 +103,19 @@ def start_raw_worker(bench: Bench) -> Proc:
     from bench.servers import wait_for_celery
 
     env = bench.env(BENCH_BROKER_URL=str(bench.settings.redis_url))
-    argv = ["-m", "celery", "-A", "bench.rawcelery", "worker", "-Q", rawcelery.QUEUE,
-            "-c", "2", "--loglevel", "WARNING"]  # fmt: skip
+    argv = [
+        "-m",
+        "celery",
+        "-A",
+        "bench.rawcelery",
+        "worker",
+        "-Q",
+        rawcelery.QUEUE,
+        "-c",
+        "2",
+        "--loglevel",
+        "WARNING",
+    ]
     proc = bench.start("raw-worker", argv, env)
     wait_for_celery(bench.redis, proc)
     return proc
@@ -137,11 +157,21 @@ def end_to_end(bench: Bench, api: Api, plan: Plan) -> Figure:
         theirs.append(_raw_round(bench, raw, plan.e2e_raw_tasks))
     raw.close()
     return Figure(
-        "trivial jobs end to end (`true`)", "jobs/s", max(ours), max(theirs),
-        "raw Celery task running `true`", "≥ 0.5× baseline", max(ours) >= 0.5 * max(theirs),
-        {"jobs_per_round": plan.e2e_jobs, "raw_tasks_per_round": plan.e2e_raw_tasks,
-         "jobyard_rounds": ours, "baseline_rounds": theirs, "jobs_in_error": errors},
-    )  # fmt: skip
+        "trivial jobs end to end (`true`)",
+        "jobs/s",
+        max(ours),
+        max(theirs),
+        "raw Celery task running `true`",
+        "≥ 0.5× baseline",
+        max(ours) >= 0.5 * max(theirs),
+        {
+            "jobs_per_round": plan.e2e_jobs,
+            "raw_tasks_per_round": plan.e2e_raw_tasks,
+            "jobyard_rounds": ours,
+            "baseline_rounds": theirs,
+            "jobs_in_error": errors,
+        },
+    )
 
 
 def submit_to_running(bench: Bench, api: Api, plan: Plan) -> Figure:
@@ -162,7 +192,17 @@ def submit_to_running(bench: Bench, api: Api, plan: Plan) -> Figure:
         samples.append((time.perf_counter() - start) * 1000)
     p50 = percentile(samples, 50)
     return Figure(
-        "submit → Running latency p50", "ms", p50, None, "", "p50 < 200 ms", p50 < 200,
-        {"p50_ms": p50, "p99_ms": percentile(samples, 99), "max_ms": max(samples),
-         "samples": len(samples)},
-    )  # fmt: skip
+        "submit → Running latency p50",
+        "ms",
+        p50,
+        None,
+        "",
+        "p50 < 200 ms",
+        p50 < 200,
+        {
+            "p50_ms": p50,
+            "p99_ms": percentile(samples, 99),
+            "max_ms": max(samples),
+            "samples": len(samples),
+        },
+    )

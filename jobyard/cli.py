@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jobyard import embedded, runtime
-from schemas.settings import Settings, SettingsError, documentation
+from jobyard.schemas.settings import Settings, SettingsError, documentation
 
 logger = logging.getLogger("jobyard")
 
@@ -33,8 +33,8 @@ def _settings(**overrides: Any) -> Settings:
 def cmd_api(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
-    from api import create_app
-    from api.services import services
+    from jobyard.api import create_app
+    from jobyard.api.services import services
 
     settings = runtime.with_secrets(_settings(host=args.host, port=args.port))
     probe = create_app(settings)  # fail fast on bad settings or an unreachable database
@@ -58,13 +58,13 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def _celery(settings: Settings) -> Any:
-    from workers.celery_app import create_celery
+    from jobyard.workers.celery_app import create_celery
 
     return create_celery(runtime.with_secrets(settings))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from workers.celery_app import QUEUES
+    from jobyard.workers.celery_app import QUEUES
 
     settings = _settings()
     app = _celery(settings)
@@ -207,8 +207,13 @@ def _submit_demo_job(api_url: str, key: str) -> str:
     token = call("/login", {"ngc_key": key, "ngc_org_name": "demo"})["token"]
     specs = call("/orgs/demo/jobs:schema?action=train", token=token)["default"]
     specs["train"]["min_epoch_seconds"] = 1.0
-    body = {"kind": "experiment", "name": "demo_train", "network_arch": "classification_pyt",
-            "action": "train", "specs": specs}  # fmt: skip
+    body = {
+        "kind": "experiment",
+        "name": "demo_train",
+        "network_arch": "classification_pyt",
+        "action": "train",
+        "specs": specs,
+    }
     return str(call("/orgs/demo/jobs", body, token)["id"])
 
 
@@ -216,8 +221,8 @@ def _submit_demo_job(api_url: str, key: str) -> str:
 
 
 def _connect(settings: Settings) -> Any:
-    from store import connect
-    from store.crypto import Cipher
+    from jobyard.store import connect
+    from jobyard.store.crypto import Cipher
 
     assert settings.mongo_uri and settings.encryption_key
     store = connect(settings.mongo_uri, settings.mongo_db, Cipher(settings.encryption_key))
@@ -252,7 +257,7 @@ def cmd_create_key(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke_key(args: argparse.Namespace) -> int:
-    from store.accounts import split_key
+    from jobyard.store.accounts import split_key
 
     parts = split_key(args.key)
     key_id = parts[0] if parts else args.key
@@ -265,16 +270,22 @@ def cmd_revoke_key(args: argparse.Namespace) -> int:
 
 
 def cmd_maintenance(args: argparse.Namespace) -> int:
-    from backends.storage import StorageError
-    from workers import maintenance
+    from jobyard.backends.storage import StorageError
+    from jobyard.workers import maintenance
 
     only_org = getattr(args, "only_org", None)
     try:
         with _admin_store() as store:
             summary = maintenance.command(
-                store, _settings().data_dir, args.admin, args.name, workspace=args.workspace,
-                org=args.org, directory=args.dir, only_org=only_org,
-            )  # fmt: skip
+                store,
+                _settings().data_dir,
+                args.admin,
+                args.name,
+                workspace=args.workspace,
+                org=args.org,
+                directory=args.dir,
+                only_org=only_org,
+            )
     except (maintenance.BackupError, StorageError) as e:
         print(f"jobyard: {args.admin} failed: {e}", file=sys.stderr)
         return 1

@@ -13,8 +13,8 @@ import os
 import secrets
 from pathlib import Path
 
-from schemas.settings import Settings, SettingsError
-from store.crypto import Cipher, valid_key
+from jobyard.schemas.settings import Settings, SettingsError
+from jobyard.store.crypto import Cipher, valid_key
 
 SECRETS_FILE = "secrets.json"
 SERVICES_FILE = "services.json"

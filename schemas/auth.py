@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from schemas.common import StrictSchema
+from jobyard.schemas.common import StrictSchema
 
 
 class LoginSchema(StrictSchema):

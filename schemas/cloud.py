@@ -72,7 +72,7 @@ CLOUD_TYPES: dict[str, CloudType] = {
                 "lepton_node_group",
                 "lepton_mounts",
                 "lepton_image_pull_secrets",
-            ),  # fmt: skip
+            ),
             secrets=frozenset({"lepton_auth_token"}),
             nested_storage=frozenset({"storage_backend"}),
             string_lists=frozenset({"lepton_image_pull_secrets"}),

@@ -10,19 +10,48 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from schemas.common import ListArgsSchema, PaginationInfoSchema, StrictSchema, Timestamp
+from jobyard.schemas.common import ListArgsSchema, PaginationInfoSchema, StrictSchema, Timestamp
 
 DATASET_TYPES = (
-    "bevfusion", "ocdnet", "image_classification", "visual_changenet", "ocrnet",
-    "pose_classification", "stylegan_xl", "maxine_dataset", "ml_recog", "re_identification",
-    "optical_inspection", "user_custom", "not_restricted", "object_detection", "centerpose",
-    "action_recognition", "segmentation", "pointpillars", "vlm",
-)  # fmt: skip
+    "bevfusion",
+    "ocdnet",
+    "image_classification",
+    "visual_changenet",
+    "ocrnet",
+    "pose_classification",
+    "stylegan_xl",
+    "maxine_dataset",
+    "ml_recog",
+    "re_identification",
+    "optical_inspection",
+    "user_custom",
+    "not_restricted",
+    "object_detection",
+    "centerpose",
+    "action_recognition",
+    "segmentation",
+    "pointpillars",
+    "vlm",
+)
 DATASET_FORMATS = (
-    "visual_changenet_classify", "visual_changenet_segment", "coco_panoptic", "lprnet", "coco",
-    "unet", "classification_pyt", "raw", "custom", "coco_raw", "default", "maxine_gaze", "ssl",
-    "odvg", "kitti", "monai", "classification_tf2",
-)  # fmt: skip
+    "visual_changenet_classify",
+    "visual_changenet_segment",
+    "coco_panoptic",
+    "lprnet",
+    "coco",
+    "unet",
+    "classification_pyt",
+    "raw",
+    "custom",
+    "coco_raw",
+    "default",
+    "maxine_gaze",
+    "ssl",
+    "odvg",
+    "kitti",
+    "monai",
+    "classification_tf2",
+)
 # seed 001's list filters name a few more (older) values; filtering by them finds nothing
 FILTER_TYPES = (*DATASET_TYPES, "character_recognition")
 FILTER_FORMATS = (*DATASET_FORMATS, "pascal_voc", "train", "test")
@@ -34,18 +63,36 @@ _ANY = DATASET_FORMATS
 FORMATS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "object_detection": ("kitti", "coco", "coco_raw", "raw", "odvg"),
     "segmentation": ("unet", "coco", "coco_panoptic", "raw"),
-    "image_classification": ("classification_pyt", "classification_tf2", "default", "raw",
-                             "custom", "ssl"),
+    "image_classification": (
+        "classification_pyt",
+        "classification_tf2",
+        "default",
+        "raw",
+        "custom",
+        "ssl",
+    ),
     "visual_changenet": ("visual_changenet_classify", "visual_changenet_segment"),
     "ocrnet": ("lprnet", "default"),
     "ocdnet": ("default",),
     "maxine_dataset": ("maxine_gaze",),
     "user_custom": ("custom", "default", "raw"),
     "not_restricted": _ANY,
-    **{t: ("default", "custom") for t in (
-        "bevfusion", "pose_classification", "stylegan_xl", "ml_recog", "re_identification",
-        "optical_inspection", "centerpose", "action_recognition", "pointpillars", "vlm")},
-}  # fmt: skip
+    **{
+        t: ("default", "custom")
+        for t in (
+            "bevfusion",
+            "pose_classification",
+            "stylegan_xl",
+            "ml_recog",
+            "re_identification",
+            "optical_inspection",
+            "centerpose",
+            "action_recognition",
+            "pointpillars",
+            "vlm",
+        )
+    },
+}
 
 
 def formats_for(dataset_type: str | None) -> list[str]:
@@ -119,9 +166,11 @@ class DatasetPatchSchema(StrictSchema):
     shared = fields.Boolean()
     user_id = _TEXT(validate=validate.Length(max=36), metadata={"description": "ignored"})
     description = _TEXT(validate=validate.Length(max=1000))
-    docker_env_vars = fields.Dict(keys=_TEXT(validate=validate.Length(1, 255)),
-                                  values=_TEXT(validate=validate.Length(max=4096)),
-                                  validate=validate.Length(max=100))  # fmt: skip
+    docker_env_vars = fields.Dict(
+        keys=_TEXT(validate=validate.Length(1, 255)),
+        values=_TEXT(validate=validate.Length(max=4096)),
+        validate=validate.Length(max=100),
+    )
     version = _TEXT(validate=validate.Length(max=10))
     logo = fields.Url(validate=validate.Length(max=2048))
     type = _TEXT(validate=validate.OneOf(DATASET_TYPES))
@@ -134,12 +183,15 @@ class DatasetPatchSchema(StrictSchema):
     client_secret = _TEXT(validate=validate.Length(max=2048), allow_none=True)
     filters = _TEXT(validate=validate.Length(max=2048), allow_none=True)
     status = _TEXT(validate=validate.OneOf(STATUSES), metadata={"description": "ignored"})
-    use_for = fields.List(_TEXT(validate=validate.OneOf(DATASET_INTENTS)),
-                          validate=[validate.Length(max=len(DATASET_INTENTS)), _unique],
-                          allow_none=True)  # fmt: skip
+    use_for = fields.List(
+        _TEXT(validate=validate.OneOf(DATASET_INTENTS)),
+        validate=[validate.Length(max=len(DATASET_INTENTS)), _unique],
+        allow_none=True,
+    )
     base_experiment_pull_complete = _TEXT(validate=validate.OneOf(STATUSES))
-    base_experiment = fields.List(_TEXT(validate=validate.Length(1, 36)),
-                                  validate=validate.Length(max=2))  # fmt: skip
+    base_experiment = fields.List(
+        _TEXT(validate=validate.Length(1, 36)), validate=validate.Length(max=2)
+    )
     skip_validation = fields.Boolean(allow_none=True)
     authorized_party_nca_id = _TEXT(validate=validate.Length(max=2048), allow_none=True)
 
@@ -224,9 +276,16 @@ class FormatsSchema(ma.Schema):
 
 # Job fields that may name datasets: TAO's id fields and the v2 URI fields, whose
 # values may be dataset ids instead of URIs.
-JOB_DATASET_FIELDS = ("train_datasets", "eval_dataset", "inference_dataset",
-                      "calibration_dataset", "train_dataset_uris", "eval_dataset_uri",
-                      "inference_dataset_uri", "calibration_dataset_uri")  # fmt: skip
+JOB_DATASET_FIELDS = (
+    "train_datasets",
+    "eval_dataset",
+    "inference_dataset",
+    "calibration_dataset",
+    "train_dataset_uris",
+    "eval_dataset_uri",
+    "inference_dataset_uri",
+    "calibration_dataset_uri",
+)
 
 
 def referenced_ids(job: dict[str, Any]) -> set[str]:

@@ -2,7 +2,7 @@
 
 jobyard ships one, the reference workload (a numpy MLP classifier on a digits
 data set packaged with it). Its specs and JSON schemas come from
-``workloads.specs``, shaped as TAO's so seed 000's ``jq`` edits work.
+``jobyard.workloads.specs``, shaped as TAO's so seed 000's ``jq`` edits work.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from workloads import specs as reference_specs
+from jobyard.workloads import specs as reference_specs
 
 _NAMESPACE = uuid.UUID("6f1c1d0e-4a53-4bd4-9a3e-6a6f62796172")
 
@@ -59,7 +59,7 @@ REFERENCE = BaseExperiment(
     ngc_path="jobyard/classification_pyt:digits_mlp_v1",
     description="Reference workload: an MLP image classifier trained on the packaged digits set.",
     actions=tuple(reference_specs.ACTIONS),
-    command=("python", "-m", "workloads.classifier"),
+    command=("python", "-m", "jobyard.workloads.classifier"),
     image="jobyard:latest",
 )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from schemas.common import StrictSchema, Timestamp
+from jobyard.schemas.common import StrictSchema, Timestamp
 
 
 def _inside(value: str) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from schemas.cloud import CLOUD_TYPES, NOT_SUPPORTED, validate_details
-from schemas.common import ListArgsSchema, PaginationInfoSchema, StrictSchema, Timestamp
+from jobyard.schemas.cloud import CLOUD_TYPES, NOT_SUPPORTED, validate_details
+from jobyard.schemas.common import ListArgsSchema, PaginationInfoSchema, StrictSchema, Timestamp
 
 CLOUD_TYPE_CHOICES = sorted(CLOUD_TYPES)
 

@@ -1,6 +1,6 @@
 """MongoDB layer: one repository module per collection, org-scoped queries,
 compare-and-set state changes. Never imports Flask or Celery."""
 
-from store.client import Store, connect
+from jobyard.store.client import Store, connect
 
 __all__ = ["Store", "connect"]

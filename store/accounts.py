@@ -17,8 +17,8 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from store.errors import NotFound
-from store.timeutil import utcnow
+from jobyard.store.errors import NotFound
+from jobyard.store.timeutil import utcnow
 
 KEY_PREFIX = "jyk"
 

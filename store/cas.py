@@ -13,7 +13,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
 
-from store.errors import NotFound, StaleState
+from jobyard.store.errors import NotFound, StaleState
 
 
 def compare_and_set(

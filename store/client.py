@@ -9,16 +9,16 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from store.accounts import Accounts
-from store.crypto import Cipher
-from store.datasets import Datasets
-from store.errors import Unavailable
-from store.events import Events
-from store.jobs import Jobs
-from store.logs import Logs
-from store.operations import Operations
-from store.uploads import Uploads
-from store.workspaces import Workspaces
+from jobyard.store.accounts import Accounts
+from jobyard.store.crypto import Cipher
+from jobyard.store.datasets import Datasets
+from jobyard.store.errors import Unavailable
+from jobyard.store.events import Events
+from jobyard.store.jobs import Jobs
+from jobyard.store.logs import Logs
+from jobyard.store.operations import Operations
+from jobyard.store.uploads import Uploads
+from jobyard.store.workspaces import Workspaces
 
 INDEXES: dict[str, list[IndexModel]] = {
     "users": [IndexModel([("org", ASCENDING), ("name", ASCENDING)], unique=True)],

@@ -11,7 +11,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from store.errors import StoreError
+from jobyard.store.errors import StoreError
 
 
 class CipherError(StoreError):

@@ -16,14 +16,14 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from schemas.cloud import MASK
-from schemas.dataset import JOB_DATASET_FIELDS, referenced_ids
-from schemas.job import ACTIVE_STATES
-from store.crypto import Cipher
-from store.errors import Conflict, Duplicate, NotFound
-from store.fingerprint import fingerprint, forced
-from store.paging import Page, fetch_page
-from store.timeutil import utcnow
+from jobyard.schemas.cloud import MASK
+from jobyard.schemas.dataset import JOB_DATASET_FIELDS, referenced_ids
+from jobyard.schemas.job import ACTIVE_STATES
+from jobyard.store.crypto import Cipher
+from jobyard.store.errors import Conflict, Duplicate, NotFound
+from jobyard.store.fingerprint import fingerprint, forced
+from jobyard.store.paging import Page, fetch_page
+from jobyard.store.timeutil import utcnow
 
 Doc = dict[str, Any]
 IDENTITY = ("name", "type", "format", "workspace", "cloud_file_path", "url", "use_for")
@@ -46,8 +46,10 @@ def public(doc: Mapping[str, Any], jobs: Mapping[str, Any] | None = None) -> Doc
 class DatasetInUse(Conflict):
     def __init__(self, dataset_id: str, job_ids: list[str]) -> None:
         shown = ", ".join(job_ids[:5]) + (" ..." if len(job_ids) > 5 else "")
-        super().__init__(f"dataset {dataset_id} is used by active jobs ({shown}); "
-                         "cancel them or wait until they finish")  # fmt: skip
+        super().__init__(
+            f"dataset {dataset_id} is used by active jobs ({shown}); "
+            "cancel them or wait until they finish"
+        )
         self.job_ids = job_ids
 
 
@@ -131,8 +133,10 @@ class Datasets:
         except DuplicateKeyError:
             found = None  # nx-27017 returns None instead of raising; both land here
         if found is None:
-            clash = self._coll.find_one({"org": org, "fingerprint": doc["fingerprint"],
-                                         "_id": {"$ne": dataset_id}}, {"_id": 1})  # fmt: skip
+            clash = self._coll.find_one(
+                {"org": org, "fingerprint": doc["fingerprint"], "_id": {"$ne": dataset_id}},
+                {"_id": 1},
+            )
             if clash:
                 raise Duplicate("dataset", clash["_id"])
             raise NotFound("dataset", dataset_id)

@@ -14,7 +14,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from store.paging import count
+from jobyard.store.paging import count
 
 DUPLICATE_KEY = 11000
 
@@ -33,11 +33,16 @@ class Events:
         """Insert the events of many (job, org, run) in one round trip; events
         already stored are skipped. Returns how many were new."""
         docs = [
-            {**event, "_id": event_id(job_id, run, int(event["seq"])), "job_id": job_id,
-             "org": org, "run": run}
+            {
+                **event,
+                "_id": event_id(job_id, run, int(event["seq"])),
+                "job_id": job_id,
+                "org": org,
+                "run": run,
+            }
             for job_id, org, run, events in batch
             for event in events
-        ]  # fmt: skip
+        ]
         if not docs:
             return 0
         try:

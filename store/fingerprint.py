@@ -18,8 +18,9 @@ from typing import Any
 
 
 def fingerprint(kind: str, fields: Mapping[str, Any], key: str) -> str:
-    canonical = json.dumps({"kind": kind, **fields}, sort_keys=True, separators=(",", ":"),
-                           default=str)  # fmt: skip
+    canonical = json.dumps(
+        {"kind": kind, **fields}, sort_keys=True, separators=(",", ":"), default=str
+    )
     return hmac.new(key.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 

@@ -16,19 +16,37 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from schemas.events import SERIES_LIMIT, Summary, graphical
-from schemas.job import ACTIVE_STATES, JobState, sources
-from store.cas import compare_and_set
-from store.errors import Conflict, Duplicate, NotFound
-from store.paging import Page, fetch_page
-from store.timeutil import utcnow
+from jobyard.schemas.events import SERIES_LIMIT, Summary, graphical
+from jobyard.schemas.job import ACTIVE_STATES, JobState, sources
+from jobyard.store.cas import compare_and_set
+from jobyard.store.errors import Conflict, Duplicate, NotFound
+from jobyard.store.paging import Page, fetch_page
+from jobyard.store.timeutil import utcnow
 
 Doc = dict[str, Any]
-INTERNAL = frozenset({
-    "_id", "org", "handle", "submitted", "fingerprint", "offsets", "claim_until", "enqueued_at",
-    "series", "log_bytes", "stop", "requested", "backend", "dispatch_attempts", "runs",
-    "encryption_key", "events_stored", "results", "node_failures",
-})  # fmt: skip
+INTERNAL = frozenset(
+    {
+        "_id",
+        "org",
+        "handle",
+        "submitted",
+        "fingerprint",
+        "offsets",
+        "claim_until",
+        "enqueued_at",
+        "series",
+        "log_bytes",
+        "stop",
+        "requested",
+        "backend",
+        "dispatch_attempts",
+        "runs",
+        "encryption_key",
+        "events_stored",
+        "results",
+        "node_failures",
+    }
+)
 ACTIVE = [s.value for s in ACTIVE_STATES]
 
 
@@ -125,28 +143,48 @@ class Jobs:
         except Conflict:
             pass
         return compare_and_set(
-            self._coll, "job", {"_id": job_id, "org": org}, "status",
+            self._coll,
+            "job",
+            {"_id": job_id, "org": org},
+            "status",
             sources(JobState.CANCELING),
-            {"$set": {"status": JobState.CANCELING.value, "requested": "cancel",
-                      "last_modified": now}},
-        )  # fmt: skip
+            {
+                "$set": {
+                    "status": JobState.CANCELING.value,
+                    "requested": "cancel",
+                    "last_modified": now,
+                }
+            },
+        )
 
     def request_pause(self, org: str, job_id: str, graceful: bool) -> Doc:
         return compare_and_set(
-            self._coll, "job", {"_id": job_id, "org": org}, "status", sources(JobState.PAUSING),
-            {"$set": {"status": JobState.PAUSING.value, "last_modified": utcnow(),
-                      "requested": "pause" if graceful else "pause_now"}},
-        )  # fmt: skip
+            self._coll,
+            "job",
+            {"_id": job_id, "org": org},
+            "status",
+            sources(JobState.PAUSING),
+            {
+                "$set": {
+                    "status": JobState.PAUSING.value,
+                    "last_modified": utcnow(),
+                    "requested": "pause" if graceful else "pause_now",
+                }
+            },
+        )
 
     def resume(self, org: str, job_id: str, changes: Mapping[str, Any]) -> Doc:
         """A new run of the same job, from its checkpoint: fresh offsets and handle,
         events and logs of earlier runs kept (they are keyed by run)."""
         job = self.get(org, job_id)
         return compare_and_set(
-            self._coll, "job", {"_id": job_id, "org": org, "run": job["run"]}, "status",
+            self._coll,
+            "job",
+            {"_id": job_id, "org": org, "run": job["run"]},
+            "status",
             [JobState.PAUSED.value],
             {"$set": {**changes, **_next_run(job["run"], "resuming from the checkpoint")}},
-        )  # fmt: skip
+        )
 
     def statuses(self, job_ids: list[str]) -> dict[str, str]:
         found = self._coll.find({"_id": {"$in": job_ids}}, {"status": 1})
@@ -212,17 +250,24 @@ class Jobs:
         the submit must still find the run to stop."""
         return self._coll.find_one_and_update(
             {"_id": job_id, "run": run, "submitted": False},
-            {"$set": {"handle": handle, "submitted": True, "claim_until": 0.0,
-                      "last_modified": utcnow(),
-                      "job_details.detailed_status.message": message}},
+            {
+                "$set": {
+                    "handle": handle,
+                    "submitted": True,
+                    "claim_until": 0.0,
+                    "last_modified": utcnow(),
+                    "job_details.detailed_status.message": message,
+                }
+            },
             return_document=ReturnDocument.AFTER,
-        )  # fmt: skip
+        )
 
     def transition(
         self, job_id: str, target: JobState, changes: Mapping[str, Any] | None = None
     ) -> Doc:
-        update: Doc = {"$set": {"status": target.value, "last_modified": utcnow(),
-                                **(changes or {})}}  # fmt: skip
+        update: Doc = {
+            "$set": {"status": target.value, "last_modified": utcnow(), **(changes or {})}
+        }
         return compare_and_set(
             self._coll, "job", {"_id": job_id}, "status", sources(target), update
         )
@@ -237,25 +282,38 @@ class Jobs:
 
     def watched(self, backend: str) -> list[Doc]:
         """Every job of this backend with a run that reconcile must look at."""
-        return list(self._coll.find({"backend": backend, "status": {"$in": ACTIVE},
-                                     "submitted": True}))  # fmt: skip
+        return list(
+            self._coll.find({"backend": backend, "status": {"$in": ACTIVE}, "submitted": True})
+        )
 
     def backends_to_watch(self) -> list[str]:
-        groups = self._coll.aggregate([
-            {"$match": {"status": {"$in": ACTIVE}, "submitted": True}},
-            {"$group": {"_id": "$backend"}},
-        ])  # fmt: skip
+        groups = self._coll.aggregate(
+            [
+                {"$match": {"status": {"$in": ACTIVE}, "submitted": True}},
+                {"$group": {"_id": "$backend"}},
+            ]
+        )
         return sorted(str(g["_id"]) for g in groups)
 
     def unsubmitted(self, older_than: float) -> list[Doc]:
         """Jobs waiting for a dispatch that may have been lost with its message."""
-        return list(self._coll.find(
-            {"status": {"$in": [JobState.PENDING.value, JobState.RESUMING.value,
-                                JobState.CANCELING.value]},
-             "submitted": False, "enqueued_at": {"$lt": older_than},
-             "claim_until": {"$lt": utcnow()}},
-            {"_id": 1, "backend": 1, "status": 1, "enqueued_at": 1},
-        ))  # fmt: skip
+        return list(
+            self._coll.find(
+                {
+                    "status": {
+                        "$in": [
+                            JobState.PENDING.value,
+                            JobState.RESUMING.value,
+                            JobState.CANCELING.value,
+                        ]
+                    },
+                    "submitted": False,
+                    "enqueued_at": {"$lt": older_than},
+                    "claim_until": {"$lt": utcnow()},
+                },
+                {"_id": 1, "backend": 1, "status": 1, "enqueued_at": 1},
+            )
+        )
 
     def mark_enqueued(self, job_id: str, previous: float) -> bool:
         result = self._coll.update_one(
@@ -277,8 +335,12 @@ class Jobs:
         advanced them first, nothing is applied twice.
         """
         old = job["offsets"]
-        query = {"_id": job["_id"], "run": job["run"], "log_bytes": job["log_bytes"],
-                 **{f"offsets.{k}": v for k, v in old.items()}}  # fmt: skip
+        query = {
+            "_id": job["_id"],
+            "run": job["run"],
+            "log_bytes": job["log_bytes"],
+            **{f"offsets.{k}": v for k, v in old.items()},
+        }
         changes: Doc = {f"offsets.{k}": v for k, v in offsets.items()}
         changes["log_bytes"] = log_bytes
         changes.update({f"job_details.{k}": v for k, v in summary.details.items()})
@@ -299,8 +361,18 @@ class Jobs:
 
 def _next_run(run: int, message: str) -> Doc:
     now = utcnow()
-    return {"status": JobState.RESUMING.value, "run": run + 1, "handle": None,
-            "submitted": False, "claim_until": 0.0,
-            "offsets": {"status": 0, "log": 0, "status_lines": 0}, "stop": None,
-            "requested": None, "started_on": None, "finished_on": None, "enqueued_at": now,
-            "last_modified": now, "job_details.detailed_status.message": message}  # fmt: skip
+    return {
+        "status": JobState.RESUMING.value,
+        "run": run + 1,
+        "handle": None,
+        "submitted": False,
+        "claim_until": 0.0,
+        "offsets": {"status": 0, "log": 0, "status_lines": 0},
+        "stop": None,
+        "requested": None,
+        "started_on": None,
+        "finished_on": None,
+        "enqueued_at": now,
+        "last_modified": now,
+        "job_details.detailed_status.message": message,
+    }

@@ -27,9 +27,16 @@ class Logs:
         """Store ``data`` at ``position``; returns the size stored there."""
         try:
             self._coll.insert_one(
-                {"_id": chunk_id(job_id, position), "job_id": job_id, "org": org, "run": run,
-                 "pos": position, "size": len(data), "data": Binary(data)}
-            )  # fmt: skip
+                {
+                    "_id": chunk_id(job_id, position),
+                    "job_id": job_id,
+                    "org": org,
+                    "run": run,
+                    "pos": position,
+                    "size": len(data),
+                    "data": Binary(data),
+                }
+            )
             return len(data)
         except DuplicateKeyError:
             existing = self._coll.find_one({"_id": chunk_id(job_id, position)}, {"size": 1})
@@ -38,8 +45,9 @@ class Logs:
     def read(self, org: str, job_id: str, offset: int, limit: int) -> tuple[bytes, int]:
         """Bytes from ``offset`` (at most ``limit``) and the offset to ask for next."""
         base = {"org": org, "job_id": job_id}
-        first = self._coll.find_one({**base, "pos": {"$lte": offset}}, {"pos": 1},
-                                    sort=[("pos", DESCENDING)])  # fmt: skip
+        first = self._coll.find_one(
+            {**base, "pos": {"$lte": offset}}, {"pos": 1}, sort=[("pos", DESCENDING)]
+        )
         start_at = int(first["pos"]) if first else offset
         out = bytearray()
         next_offset = offset

@@ -14,8 +14,8 @@ from typing import Any
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.database import Database
 
-from store.errors import NotFound
-from store.timeutil import utcnow
+from jobyard.store.errors import NotFound
+from jobyard.store.timeutil import utcnow
 
 COLLECTION = "maintenance_ops"
 Doc = dict[str, Any]
@@ -34,11 +34,21 @@ class Operations:
     def create(self, org: str, user_id: str, action: str, workspace: str, file_name: str) -> Doc:
         now = utcnow()
         doc: Doc = {
-            "_id": str(uuid.uuid4()), "org": org, "user_id": user_id, "action": action,
-            "workspace": workspace, "backup_file_name": file_name, "status": "Pending",
-            "message": "waiting for a maintenance worker", "progress": {}, "created_on": now,
-            "last_modified": now, "started_on": None, "finished_on": None, "lease_until": 0.0,
-        }  # fmt: skip
+            "_id": str(uuid.uuid4()),
+            "org": org,
+            "user_id": user_id,
+            "action": action,
+            "workspace": workspace,
+            "backup_file_name": file_name,
+            "status": "Pending",
+            "message": "waiting for a maintenance worker",
+            "progress": {},
+            "created_on": now,
+            "last_modified": now,
+            "started_on": None,
+            "finished_on": None,
+            "lease_until": 0.0,
+        }
         self._coll.insert_one(doc)
         return doc
 
@@ -49,8 +59,11 @@ class Operations:
         return doc
 
     def latest(self, org: str, workspace: str, action: str) -> Doc:
-        docs = list(self._coll.find({"org": org, "workspace": workspace, "action": action})
-                    .sort("created_on", DESCENDING).limit(1))  # fmt: skip
+        docs = list(
+            self._coll.find({"org": org, "workspace": workspace, "action": action})
+            .sort("created_on", DESCENDING)
+            .limit(1)
+        )
         if not docs:
             raise NotFound(f"{action} of workspace", workspace)
         return docs[0]
@@ -59,25 +72,47 @@ class Operations:
         """Take a Pending operation, or a Running one whose worker stopped renewing."""
         now = utcnow()
         return self._coll.find_one_and_update(
-            {"_id": op_id, "$or": [{"status": "Pending"},
-                                   {"status": "Running", "lease_until": {"$lt": now}}]},
-            {"$set": {"status": "Running", "started_on": now, "last_modified": now,
-                      "lease_until": now + lease_seconds, "message": "started"}},
+            {
+                "_id": op_id,
+                "$or": [{"status": "Pending"}, {"status": "Running", "lease_until": {"$lt": now}}],
+            },
+            {
+                "$set": {
+                    "status": "Running",
+                    "started_on": now,
+                    "last_modified": now,
+                    "lease_until": now + lease_seconds,
+                    "message": "started",
+                }
+            },
             return_document=ReturnDocument.AFTER,
-        )  # fmt: skip
+        )
 
     def progress(self, op_id: str, progress: Mapping[str, Any], lease_seconds: float) -> None:
         now = utcnow()
         self._coll.update_one(
             {"_id": op_id, "status": "Running"},
-            {"$set": {"progress": dict(progress), "last_modified": now,
-                      "lease_until": now + lease_seconds}},
-        )  # fmt: skip
+            {
+                "$set": {
+                    "progress": dict(progress),
+                    "last_modified": now,
+                    "lease_until": now + lease_seconds,
+                }
+            },
+        )
 
     def finish(self, op_id: str, status: str, message: str, progress: Mapping[str, Any]) -> None:
         now = utcnow()
         self._coll.update_one(
             {"_id": op_id},
-            {"$set": {"status": status, "message": message, "progress": dict(progress),
-                      "finished_on": now, "last_modified": now, "lease_until": 0.0}},
-        )  # fmt: skip
+            {
+                "$set": {
+                    "status": status,
+                    "message": message,
+                    "progress": dict(progress),
+                    "finished_on": now,
+                    "last_modified": now,
+                    "lease_until": 0.0,
+                }
+            },
+        )

@@ -8,7 +8,7 @@ from typing import Any
 
 from pymongo.collection import Collection
 
-from schemas.common import SORTS
+from jobyard.schemas.common import SORTS
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from schemas.cloud import mask, merge_details, normalise, patch_details, split_details
-from schemas.job import ACTIVE_STATES
-from store.crypto import Cipher
-from store.errors import Conflict, Duplicate, NotFound
-from store.fingerprint import fingerprint, forced
-from store.paging import Page, fetch_page
-from store.timeutil import utcnow
+from jobyard.schemas.cloud import mask, merge_details, normalise, patch_details, split_details
+from jobyard.schemas.job import ACTIVE_STATES
+from jobyard.store.crypto import Cipher
+from jobyard.store.errors import Conflict, Duplicate, NotFound
+from jobyard.store.fingerprint import fingerprint, forced
+from jobyard.store.paging import Page, fetch_page
+from jobyard.store.timeutil import utcnow
 
 
 @dataclass(frozen=True)
@@ -176,8 +176,10 @@ class Workspaces:
         except DuplicateKeyError:
             doc = None  # nx-27017 returns None instead of raising; both land here
         if doc is None and "fingerprint" in update:
-            clash = self._coll.find_one({"org": org, "fingerprint": update["fingerprint"],
-                                         "_id": {"$ne": workspace_id}}, {"_id": 1})  # fmt: skip
+            clash = self._coll.find_one(
+                {"org": org, "fingerprint": update["fingerprint"], "_id": {"$ne": workspace_id}},
+                {"_id": 1},
+            )
             if clash:
                 raise Duplicate("workspace", clash["_id"])
         if doc is None:
@@ -193,8 +195,10 @@ class Workspaces:
         using = sorted(d["_id"] for d in self._jobs.find(query, {"_id": 1}))
         if using:
             shown = ", ".join(using[:5]) + (" ..." if len(using) > 5 else "")
-            raise Conflict(f"workspace {workspace_id} is used by active jobs ({shown}); "
-                           "cancel them or wait until they finish")  # fmt: skip
+            raise Conflict(
+                f"workspace {workspace_id} is used by active jobs ({shown}); "
+                "cancel them or wait until they finish"
+            )
         doc = self._coll.find_one_and_delete({"_id": workspace_id, "org": org})
         if doc is None:
             raise NotFound("workspace", workspace_id)

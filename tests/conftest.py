@@ -19,11 +19,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from api import create_app
 from jobyard import embedded
-from schemas.settings import Settings
-from store import Store, connect
-from store.crypto import Cipher
+from jobyard.api import create_app
+from jobyard.schemas.settings import Settings
+from jobyard.store import Store, connect
+from jobyard.store.crypto import Cipher
 
 ENCRYPTION_KEY = Cipher.generate_key()
 
@@ -117,15 +117,22 @@ class Worker:
     def env(self) -> dict[str, str]:
         s = self.settings
         env = {k: v for k, v in os.environ.items() if not k.startswith("JOBYARD_")}
-        env.update({
-            "JOBYARD_DATA_DIR": str(s.data_dir), "JOBYARD_MONGO_URI": str(s.mongo_uri),
-            "JOBYARD_MONGO_DB": s.mongo_db, "JOBYARD_REDIS_URL": str(s.redis_url),
-            "JOBYARD_JWT_SECRET": str(s.jwt_secret),
-            "JOBYARD_ENCRYPTION_KEY": str(s.encryption_key),
-            "JOBYARD_RECONCILE_INTERVAL_SECONDS": "0.2", "JOBYARD_REDISPATCH_AFTER_SECONDS": "1",
-            "JOBYARD_DISPATCH_LEASE_SECONDS": "3", "JOBYARD_GRACE_PERIOD_SECONDS": "3",
-            "JOBYARD_LOG_LEVEL": "INFO", **self.extra_env,
-        })  # fmt: skip
+        env.update(
+            {
+                "JOBYARD_DATA_DIR": str(s.data_dir),
+                "JOBYARD_MONGO_URI": str(s.mongo_uri),
+                "JOBYARD_MONGO_DB": s.mongo_db,
+                "JOBYARD_REDIS_URL": str(s.redis_url),
+                "JOBYARD_JWT_SECRET": str(s.jwt_secret),
+                "JOBYARD_ENCRYPTION_KEY": str(s.encryption_key),
+                "JOBYARD_RECONCILE_INTERVAL_SECONDS": "0.2",
+                "JOBYARD_REDISPATCH_AFTER_SECONDS": "1",
+                "JOBYARD_DISPATCH_LEASE_SECONDS": "3",
+                "JOBYARD_GRACE_PERIOD_SECONDS": "3",
+                "JOBYARD_LOG_LEVEL": "INFO",
+                **self.extra_env,
+            }
+        )
         return env
 
     def start(self) -> Worker:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from celery import Celery
 from kombu.entity import Queue
 
-from schemas.settings import Settings
-from workers.enqueue import TICK
+from jobyard.schemas.settings import Settings
+from jobyard.workers.enqueue import TICK
 
 BACKEND_QUEUES = ("process", "kubernetes", "slurm", "lepton")
 MAINTENANCE_QUEUE = "maintenance"
@@ -17,7 +17,7 @@ QUEUES = (*BACKEND_QUEUES, CONTROL_QUEUE, MAINTENANCE_QUEUE)
 def create_celery(settings: Settings) -> Celery:
     if not settings.redis_url:
         raise ValueError("create_celery needs a resolved redis_url")
-    app = Celery("jobyard", broker=settings.redis_url, include=["workers.tasks"])
+    app = Celery("jobyard", broker=settings.redis_url, include=["jobyard.workers.tasks"])
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -9,13 +9,13 @@ from typing import Any
 
 import redis
 
-from backends import registry
-from backends.base import Backend
-from backends.errors import SubmitRejected
-from schemas.settings import Settings
-from store import Store, connect
-from store.crypto import Cipher
-from store.errors import NotFound
+from jobyard.backends import registry
+from jobyard.backends.base import Backend
+from jobyard.backends.errors import SubmitRejected
+from jobyard.schemas.settings import Settings
+from jobyard.store import Store, connect
+from jobyard.store.crypto import Cipher
+from jobyard.store.errors import NotFound
 
 ATTRIBUTE = "jobyard_context"
 
@@ -51,8 +51,11 @@ class Context:
 
     def lock(self, name: str, seconds: float) -> bool:
         """A Redis lease so that two ticks or reconciles of one backend never overlap."""
-        return bool(self.redis.set(f"jobyard:lock:{name}", os.getpid(), nx=True,
-                                   px=max(1, int(seconds * 1000))))  # fmt: skip
+        return bool(
+            self.redis.set(
+                f"jobyard:lock:{name}", os.getpid(), nx=True, px=max(1, int(seconds * 1000))
+            )
+        )
 
     def unlock(self, name: str) -> None:
         self.redis.delete(f"jobyard:lock:{name}")

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import TRANSIENT, RunState, RunStatus
-from schemas.job import JobState
+from jobyard.backends.base import TRANSIENT, RunState, RunStatus
+from jobyard.schemas.job import JobState
 
 STOP_CANCEL = "cancel"
 STOP_TIMEOUT = "timeout"
@@ -64,8 +64,11 @@ def _after_node_failure(job: Mapping[str, Any], status: RunStatus, retries: int)
         return Decision(JobState.PAUSED, f"paused ({why}); resume continues from the checkpoint")
     if done >= retries:
         return Decision(JobState.ERROR, f"run lost: {why}; gave up after {done} resubmissions")
-    return Decision(JobState.RESUMING, f"{why}: resubmitting from the checkpoint "
-                    f"(attempt {done + 1} of {retries})", resubmit=True)  # fmt: skip
+    return Decision(
+        JobState.RESUMING,
+        f"{why}: resubmitting from the checkpoint (attempt {done + 1} of {retries})",
+        resubmit=True,
+    )
 
 
 def decide(
@@ -85,15 +88,20 @@ def decide(
     if state is JobState.PAUSING:
         graceful = job.get("requested") != "pause_now"
         message = "pausing: waiting for the checkpoint" if graceful else "pausing at once"
-        return Decision(stop="graceful" if graceful else "kill", stop_reason=STOP_PAUSE,
-                        message=message)  # fmt: skip
+        return Decision(
+            stop="graceful" if graceful else "kill", stop_reason=STOP_PAUSE, message=message
+        )
     if state in (JobState.PENDING, JobState.RESUMING) and status.state is RunState.RUNNING:
-        return Decision(JobState.RUNNING, "running",
-                        changes={"started_on": status.started_at or now})  # fmt: skip
+        return Decision(
+            JobState.RUNNING, "running", changes={"started_on": status.started_at or now}
+        )
     if state is JobState.RUNNING and _timed_out(job, now):
         minutes = job.get("timeout_minutes")
-        return Decision(stop="graceful", stop_reason=STOP_TIMEOUT,
-                        message=f"timeout_minutes={minutes} reached: stopping the run")  # fmt: skip
+        return Decision(
+            stop="graceful",
+            stop_reason=STOP_TIMEOUT,
+            message=f"timeout_minutes={minutes} reached: stopping the run",
+        )
     if state is JobState.PENDING and status.reason:
         return Decision(message=status.reason)
     return Decision()

@@ -1,5 +1,5 @@
 """Dispatch, reconcile and tick: the three short, idempotent steps that move
-every job through its lifecycle. Celery tasks in ``workers.tasks`` are thin
+every job through its lifecycle. Celery tasks in ``jobyard.workers.tasks`` are thin
 wrappers around these functions."""
 
 from __future__ import annotations
@@ -9,18 +9,18 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from backends.base import Handle, Offsets, Output, RunState, RunStatus
-from backends.errors import BackendError, BackendUnavailable
-from backends.registry import queue_for
-from schemas.events import parse_status_lines, summarize
-from schemas.experiments import NoWorkload
-from schemas.job import JobState
-from store.errors import StaleState
-from store.timeutil import utcnow
-from workers import enqueue, staging, transfers
-from workers.context import Context
-from workers.decide import Decision, decide
-from workers.runspec import run_spec
+from jobyard.backends.base import Handle, Offsets, Output, RunState, RunStatus
+from jobyard.backends.errors import BackendError, BackendUnavailable
+from jobyard.backends.registry import queue_for
+from jobyard.schemas.events import parse_status_lines, summarize
+from jobyard.schemas.experiments import NoWorkload
+from jobyard.schemas.job import JobState
+from jobyard.store.errors import StaleState
+from jobyard.store.timeutil import utcnow
+from jobyard.workers import enqueue, staging, transfers
+from jobyard.workers.context import Context
+from jobyard.workers.decide import Decision, decide
+from jobyard.workers.runspec import run_spec
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,9 @@ def dispatch(ctx: Context, job_id: str) -> str:
     # One immediate look, so a run that starts at once shows Running at once.
     status = backend.poll([handle]).get(handle.name)
     if status is not None and status.state is RunState.RUNNING:
-        _try_transition(ctx, job_id, JobState.RUNNING, "running",
-                        {"started_on": status.started_at or utcnow()})  # fmt: skip
+        _try_transition(
+            ctx, job_id, JobState.RUNNING, "running", {"started_on": status.started_at or utcnow()}
+        )
     return "submitted"
 
 
@@ -70,17 +71,24 @@ def _parent_handle(ctx: Context, job: Mapping[str, Any]) -> Handle | None:
 
 
 def fail(ctx: Context, job_id: str, message: str) -> None:
-    _try_transition(ctx, job_id, JobState.ERROR, message, {"finished_on": utcnow(),
-                                                          "claim_until": 0.0})  # fmt: skip
+    _try_transition(
+        ctx, job_id, JobState.ERROR, message, {"finished_on": utcnow(), "claim_until": 0.0}
+    )
 
 
 def _try_transition(
     ctx: Context, job_id: str, target: JobState, message: str, changes: Mapping[str, Any]
 ) -> bool:
     try:
-        ctx.store.jobs.transition(job_id, target, {
-            **changes, "job_details.detailed_status.message": message,
-            "job_details.detailed_status.status": target.value})  # fmt: skip
+        ctx.store.jobs.transition(
+            job_id,
+            target,
+            {
+                **changes,
+                "job_details.detailed_status.message": message,
+                "job_details.detailed_status.status": target.value,
+            },
+        )
     except StaleState as e:
         logger.info("job %s: not moved to %s: %s", job_id, target.value, e)
         return False
@@ -102,8 +110,10 @@ def reconcile(ctx: Context, backend_name: str) -> int:
             return 0
         handles = [Handle.from_doc(job["handle"]) for job in jobs]
         limit = ctx.settings.log_chunk_bytes
-        requests = [(h, Offsets(j["offsets"]["status"], j["offsets"]["log"]))
-                    for h, j in zip(handles, jobs, strict=True)]  # fmt: skip
+        requests = [
+            (h, Offsets(j["offsets"]["status"], j["offsets"]["log"]))
+            for h, j in zip(handles, jobs, strict=True)
+        ]
         try:
             backend = ctx.backend(backend_name)
             statuses = backend.poll(handles)
@@ -122,8 +132,13 @@ def reconcile(ctx: Context, backend_name: str) -> int:
                 if not drained:
                     continue  # finalize once every byte it wrote has been stored
                 job = ctx.store.jobs.find(job["_id"]) or job  # with this tick's events
-            decision = decide(job, status, now, ctx.settings.grace_period_seconds,
-                              ctx.settings.node_failure_retries)  # fmt: skip
+            decision = decide(
+                job,
+                status,
+                now,
+                ctx.settings.grace_period_seconds,
+                ctx.settings.node_failure_retries,
+            )
             _apply(ctx, job, handle, decision)
         transfers.schedule(ctx, jobs)  # results to the workspace (workers/transfers.py)
         return len(jobs)
@@ -139,9 +154,11 @@ def _drained(output: Output | None, limit: int) -> bool:
 
 
 def _ingest(
-    ctx: Context, jobs: Sequence[Mapping[str, Any]], handles: Sequence[Handle],
+    ctx: Context,
+    jobs: Sequence[Mapping[str, Any]],
+    handles: Sequence[Handle],
     outputs: Mapping[str, Output],
-) -> None:  # fmt: skip
+) -> None:
     """Store new events (one insert_many for all jobs) and log bytes, then
     advance each job's offsets with a compare-and-set."""
     parsed = {}
@@ -162,11 +179,14 @@ def _ingest(
             continue
         stored = 0
         if output.log:
-            stored = ctx.store.logs.append(job["_id"], job["org"], job["run"],
-                                           job["log_bytes"], output.log)  # fmt: skip
-        offsets = {"status": job["offsets"]["status"] + read.consumed,
-                   "status_lines": job["offsets"].get("status_lines", 0) + read.lines,
-                   "log": job["offsets"]["log"] + stored}  # fmt: skip
+            stored = ctx.store.logs.append(
+                job["_id"], job["org"], job["run"], job["log_bytes"], output.log
+            )
+        offsets = {
+            "status": job["offsets"]["status"] + read.consumed,
+            "status_lines": job["offsets"].get("status_lines", 0) + read.lines,
+            "log": job["offsets"]["log"] + stored,
+        }
         summary = summarize(read.events)
         new_events = len(read.events)
         if ctx.store.jobs.advance_output(
@@ -196,8 +216,11 @@ def _apply(ctx: Context, job: Mapping[str, Any], handle: Handle, decision: Decis
         changes: dict[str, Any] = {"job_details.detailed_status.message": decision.message}
         killed_at = now if decision.stop == "kill" else None
         if decision.stop_reason:
-            changes["stop"] = {"reason": decision.stop_reason, "sent_at": now,
-                               "killed_at": killed_at}  # fmt: skip
+            changes["stop"] = {
+                "reason": decision.stop_reason,
+                "sent_at": now,
+                "killed_at": killed_at,
+            }
         elif killed_at:
             changes["stop.killed_at"] = killed_at
         ctx.store.jobs.update_fields(job_id, job["status"], changes)
@@ -235,12 +258,21 @@ def tick(ctx: Context) -> dict[str, int]:
     redispatched = 0
     for job in ctx.store.jobs.unsubmitted(utcnow() - settings.redispatch_after_seconds):
         if job["status"] == JobState.CANCELING.value:
-            _try_transition(ctx, job["_id"], JobState.CANCELED, "canceled before it started",
-                            {"finished_on": utcnow()})  # fmt: skip
+            _try_transition(
+                ctx,
+                job["_id"],
+                JobState.CANCELED,
+                "canceled before it started",
+                {"finished_on": utcnow()},
+            )
         elif ctx.store.jobs.mark_enqueued(job["_id"], job["enqueued_at"]):
             redispatched += enqueue.dispatch(ctx.celery, job["_id"], job["backend"])
     backends = ctx.store.jobs.backends_to_watch()
     for name in backends:
-        ctx.celery.send_task(enqueue.RECONCILE, args=[name], queue=queue_for(name),
-                             expires=max(settings.reconcile_interval_seconds * 3, 5))  # fmt: skip
+        ctx.celery.send_task(
+            enqueue.RECONCILE,
+            args=[name],
+            queue=queue_for(name),
+            expires=max(settings.reconcile_interval_seconds * 3, 5),
+        )
     return {"redispatched": redispatched, "reconciles": len(backends)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from backends.registry import queue_for
+from jobyard.backends.registry import queue_for
 
 logger = logging.getLogger(__name__)
 

@@ -34,12 +34,12 @@ from pymongo.client_session import ClientSession
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from backends.storage import Storage, StorageError
-from backends.storage.factory import for_workspace
-from backends.storage.file import FileStorage
-from store import Store
-from store.errors import NotFound
-from store.operations import COLLECTION as OPERATIONS
+from jobyard.backends.storage import Storage, StorageError
+from jobyard.backends.storage.factory import for_workspace
+from jobyard.backends.storage.file import FileStorage
+from jobyard.store import Store
+from jobyard.store.errors import NotFound
+from jobyard.store.operations import COLLECTION as OPERATIONS
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +87,10 @@ def check_header(header: Mapping[str, Any], org: str | None, key_text: str) -> N
     if header.get("format") != FORMAT:
         raise BackupError(f"not a jobyard backup (format {header.get('format')!r})")
     if header.get("key_check") != key_check(key_text):
-        raise BackupError("this backup was made with another JOBYARD_ENCRYPTION_KEY; "
-                          "restore it where that key is configured")  # fmt: skip
+        raise BackupError(
+            "this backup was made with another JOBYARD_ENCRYPTION_KEY; "
+            "restore it where that key is configured"
+        )
     if org is not None and header.get("org") != org:
         scope = f"org {header['org']}" if header.get("org") else "the whole deployment"
         raise BackupError(
@@ -157,8 +159,15 @@ def dump_lines(
 ) -> Iterator[bytes]:
     names = collections(db)
     with _snapshot(db) as session:
-        yield encode({"format": FORMAT, "org": org, "key_check": key_check(key_text),
-                      "collections": names, "consistent": session is not None})  # fmt: skip
+        yield encode(
+            {
+                "format": FORMAT,
+                "org": org,
+                "key_check": key_check(key_text),
+                "collections": names,
+                "consistent": session is not None,
+            }
+        )
         count: dict[str, int] = {}
         total = 0
         for name in names:
@@ -238,9 +247,12 @@ def validate(source: IO[bytes], org: str | None, key_text: str) -> dict[str, Any
 
 
 def apply(
-    db: Database[dict[str, Any]], source: IO[bytes], header: Mapping[str, Any],
-    org: str | None, report: Report,
-) -> dict[str, Any]:  # fmt: skip
+    db: Database[dict[str, Any]],
+    source: IO[bytes],
+    header: Mapping[str, Any],
+    org: str | None,
+    report: Report,
+) -> dict[str, Any]:
     """Replace the documents in scope with the file's."""
     names = sorted({*header["collections"], *collections(db)} - EXCLUDED)
     for name in names:
@@ -308,8 +320,9 @@ def run(store: Store, data_dir: Path, op_id: str) -> str:
         return "Error"
     except Exception:
         logger.exception("operation %s (%s) failed", op_id, action)
-        store.operations.finish(op_id, "Error", f"{action} failed: internal error; "
-                                "the worker log has the details", {})  # fmt: skip
+        store.operations.finish(
+            op_id, "Error", f"{action} failed: internal error; the worker log has the details", {}
+        )
         return "Error"
     store.operations.finish(op_id, "Done", f"{action} complete", summary)
     logger.info("operation %s (%s) done: %s", op_id, action, summary)

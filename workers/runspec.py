@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from backends.base import Handle, RunSpec
-from schemas.experiments import experiment_for
+from jobyard.backends.base import Handle, RunSpec
+from jobyard.schemas.experiments import experiment_for
 
 
 def effective_specs(job: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,17 +20,17 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from backends.base import Backend, RunSpec
-from backends.errors import BackendUnavailable, SubmitRejected
-from backends.storage import Storage, StorageError
-from backends.storage.base import ObjectInfo
-from backends.storage.errors import StorageUnreachable
-from backends.storage.factory import for_workspace
-from backends.storage.progress import Progress
-from schemas.staging import Source, environment, sources
-from store.errors import NotFound
-from workers.context import Context
-from workers.transfers import ProgressPublisher
+from jobyard.backends.base import Backend, RunSpec
+from jobyard.backends.errors import BackendUnavailable, SubmitRejected
+from jobyard.backends.storage import Storage, StorageError
+from jobyard.backends.storage.base import ObjectInfo
+from jobyard.backends.storage.errors import StorageUnreachable
+from jobyard.backends.storage.factory import for_workspace
+from jobyard.backends.storage.progress import Progress
+from jobyard.schemas.staging import Source, environment, sources
+from jobyard.store.errors import NotFound
+from jobyard.workers.context import Context
+from jobyard.workers.transfers import ProgressPublisher
 
 URL_TIMEOUT_SECONDS = 60.0
 Plan = tuple[Path, Storage, str, list[ObjectInfo]]  # target dir, storage, prefix, objects
@@ -89,8 +89,13 @@ def _resolve(ctx: Context, job: Mapping[str, Any], source: Source) -> Source:
         return Source(source.slot, source.field, "url", str(dataset["url"]))
     if not dataset.get("workspace") or dataset.get("cloud_file_path") is None:
         raise SubmitRejected(f"{source.field}: dataset {source.value} has no data to read")
-    return Source(source.slot, source.field, "object", str(dataset["cloud_file_path"]),
-                  workspace=str(dataset["workspace"]))  # fmt: skip
+    return Source(
+        source.slot,
+        source.field,
+        "object",
+        str(dataset["cloud_file_path"]),
+        workspace=str(dataset["workspace"]),
+    )
 
 
 def _storage(ctx: Context, job: Mapping[str, Any], source: Source) -> Storage:
@@ -104,8 +109,9 @@ def _storage(ctx: Context, job: Mapping[str, Any], source: Source) -> Storage:
     if source.bucket:
         bucket = config.get("bucket_name") or config.get("cloud_bucket_name")
         if bucket != source.bucket:
-            raise SubmitRejected(f"{source.field}: {_shown(source)} is not in the job's workspace "
-                                 f"bucket {bucket!r}")  # fmt: skip
+            raise SubmitRejected(
+                f"{source.field}: {_shown(source)} is not in the job's workspace bucket {bucket!r}"
+            )
     return for_workspace(cloud_type, config, str(workspace_id), ctx.settings.data_dir)
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from celery import shared_task
 
-from backends.errors import BackendError, BackendUnavailable
-from backends.storage import StorageError
-from workers import engine, maintenance, transfers
-from workers.context import context_for
-from workers.enqueue import DISPATCH, RECONCILE, TICK
+from jobyard.backends.errors import BackendError, BackendUnavailable
+from jobyard.backends.storage import StorageError
+from jobyard.workers import engine, maintenance, transfers
+from jobyard.workers.context import context_for
+from jobyard.workers.enqueue import DISPATCH, RECONCILE, TICK
 
 
 @shared_task(bind=True, name=DISPATCH, max_retries=None)
@@ -44,8 +44,13 @@ def run_maintenance(self: Any, op_id: str) -> str:
     return maintenance.run(ctx.store, ctx.settings.data_dir, op_id)
 
 
-@shared_task(bind=True, name=transfers.TASK, max_retries=30, time_limit=4 * 3600,
-             soft_time_limit=4 * 3600 - 60)  # fmt: skip
+@shared_task(
+    bind=True,
+    name=transfers.TASK,
+    max_retries=30,
+    time_limit=4 * 3600,
+    soft_time_limit=4 * 3600 - 60,
+)
 def upload_results(self: Any, job_id: str, final: bool = False) -> str:
     """Copy a job's new results to its workspace; the last copy of a finished job
     is retried until it is made (an earlier copy may still hold the job's lease)."""

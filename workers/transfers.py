@@ -19,15 +19,15 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from backends.base import Backend, Handle, ResultFile
-from backends.storage import Storage, StorageNotSupported
-from backends.storage.factory import for_workspace
-from backends.storage.probe import checked_kind
-from backends.storage.progress import Progress
-from schemas.job import ACTIVE_STATES, FINAL_STATES
-from store.timeutil import utcnow
-from workers.celery_app import MAINTENANCE_QUEUE
-from workers.context import Context
+from jobyard.backends.base import Backend, Handle, ResultFile
+from jobyard.backends.storage import Storage, StorageNotSupported
+from jobyard.backends.storage.factory import for_workspace
+from jobyard.backends.storage.probe import checked_kind
+from jobyard.backends.storage.progress import Progress
+from jobyard.schemas.job import ACTIVE_STATES, FINAL_STATES
+from jobyard.store.timeutil import utcnow
+from jobyard.workers.celery_app import MAINTENANCE_QUEUE
+from jobyard.workers.context import Context
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +91,9 @@ def changed(
     files: Sequence[ResultFile], uploaded: Mapping[str, tuple[int, float]]
 ) -> list[ResultFile]:
     """Files not uploaded yet, or changed since (size or time)."""
-    return [f for f in files
-            if not _temporary(f.path) and uploaded.get(f.path) != (f.size, f.modified)]  # fmt: skip
+    return [
+        f for f in files if not _temporary(f.path) and uploaded.get(f.path) != (f.size, f.modified)
+    ]
 
 
 class ProgressPublisher:
@@ -117,9 +118,13 @@ class ProgressPublisher:
 
 
 def _copy(
-    ctx: Context, job: Mapping[str, Any], storage: Storage, backend: Backend, handle: Handle,
+    ctx: Context,
+    job: Mapping[str, Any],
+    storage: Storage,
+    backend: Backend,
+    handle: Handle,
     todo: Sequence[ResultFile],
-) -> None:  # fmt: skip
+) -> None:
     """Upload ``todo`` one file after another, recording each in the manifest."""
     job_id = job["_id"]
     progress = Progress("upload", len(todo), sum(f.size for f in todo), time.monotonic())
@@ -136,9 +141,14 @@ def _copy(
 
 
 def _mark_complete(ctx: Context, job: Mapping[str, Any], files: Sequence[ResultFile]) -> None:
-    artifacts = {"workspace": job["workspace"], "prefix": results_prefix(job["_id"]),
-                 "complete": True, "files": len(files), "bytes": sum(f.size for f in files),
-                 "uploaded_on": utcnow()}  # fmt: skip
+    artifacts = {
+        "workspace": job["workspace"],
+        "prefix": results_prefix(job["_id"]),
+        "complete": True,
+        "files": len(files),
+        "bytes": sum(f.size for f in files),
+        "uploaded_on": utcnow(),
+    }
     ctx.store.jobs.set_artifacts(job["_id"], artifacts)
 
 

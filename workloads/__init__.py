@@ -8,6 +8,6 @@ for "paused, resume me later".
 
 from __future__ import annotations
 
-from workloads.specs import ACTIONS
+from jobyard.workloads.specs import ACTIONS
 
 __all__ = ["ACTIONS"]

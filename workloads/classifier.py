@@ -1,4 +1,4 @@
-"""Entry point of the reference workload: ``python -m workloads.classifier``.
+"""Entry point of the reference workload: ``python -m jobyard.workloads.classifier``.
 
 Reads the ``JY_*`` environment (see README.md), validates the spec, runs one action and maps
 the outcome onto the contract's exit codes: 0 success, 1 failure, 2 bad spec or environment,
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from workloads import data, results, specs
-from workloads.context import (
+from jobyard.workloads import data, results, specs
+from jobyard.workloads.context import (
     ENV_STATUS_FILE,
     EXIT_BAD_SPEC,
     EXIT_FAILURE,
@@ -35,9 +35,9 @@ from workloads.context import (
     UsageError,
     context_from_env,
 )
-from workloads.model import MLP, FloatArray, cross_entropy
-from workloads.status import StatusWriter
-from workloads.trainer import Trainer
+from jobyard.workloads.model import MLP, FloatArray, cross_entropy
+from jobyard.workloads.status import StatusWriter
+from jobyard.workloads.trainer import Trainer
 
 EVALUATION_FILE = "evaluation.json"
 EXPORT_SUMMARY_FILE = "export_summary.json"
@@ -282,7 +282,7 @@ def _run(env: Mapping[str, str], status: StatusWriter, stop: StopFlag) -> int:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m workloads.classifier",
+        prog="python -m jobyard.workloads.classifier",
         description="jobyard reference workload; configured by JY_* environment variables.",
     )
     group = parser.add_mutually_exclusive_group()

@@ -15,8 +15,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from workloads.specs import ACTIONS
-from workloads.status import StatusWriter
+from jobyard.workloads.specs import ACTIONS
+from jobyard.workloads.status import StatusWriter
 
 EXIT_SUCCESS = 0
 EXIT_FAILURE = 1

@@ -66,7 +66,7 @@ def source() -> tuple[str, bytes]:
         if (first / "digits.csv").is_file():
             return str(first / "digits.csv"), (first / "digits.csv").read_bytes()
         raise ValueError(f"{first}: no {DATA_FILE} or digits.csv in the training dataset")
-    blob = resources.files("workloads").joinpath("data", DATA_FILE).read_bytes()
+    blob = resources.files("jobyard.workloads").joinpath("data", DATA_FILE).read_bytes()
     return f"packaged {DATA_FILE}", gzip.decompress(blob)
 
 

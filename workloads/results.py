@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from workloads.status import jsonable
+from jobyard.workloads.status import jsonable
 
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "model_latest.npz"

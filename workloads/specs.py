@@ -139,7 +139,7 @@ def json_schema(action: str) -> dict[str, Any]:
     _check_action(action)
     schema = copy.deepcopy(_SCHEMAS[action])
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = f"workloads.classifier {action} spec"
+    schema["title"] = f"jobyard.workloads.classifier {action} spec"
     return schema
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from workloads import data, results
-from workloads.context import EXIT_PAUSED, EXIT_SUCCESS, Context
-from workloads.model import MLP
+from jobyard.workloads import data, results
+from jobyard.workloads.context import EXIT_PAUSED, EXIT_SUCCESS, Context
+from jobyard.workloads.model import MLP
 
 CHECKPOINT_FORMAT = "jobyard-digits-mlp"
 CHECKPOINT_FORMAT_VERSION = 1

@@ -20,7 +20,7 @@ from typing import IO, Any, ClassVar
 
 from kubernetes.client.exceptions import ApiException
 
-from backends.base import (
+from jobyard.backends.base import (
     Backend,
     Capability,
     Handle,
@@ -30,15 +30,15 @@ from backends.base import (
     RunSpec,
     RunStatus,
 )
-from backends.errors import BackendUnavailable, SubmitRejected
-from backends.kubernetes import client, config, manifest, parse
-from backends.kubernetes.client import Api
-from backends.kubernetes.config import KubeConfig
-from backends.output import output_chunk, read_chunk
-from backends.process import layout
-from backends.process.files import write_json_atomic
-from backends.results import list_local, open_local, results_root
-from schemas.settings import Settings
+from jobyard.backends.errors import BackendUnavailable, SubmitRejected
+from jobyard.backends.kubernetes import client, config, manifest, parse
+from jobyard.backends.kubernetes.client import Api
+from jobyard.backends.kubernetes.config import KubeConfig
+from jobyard.backends.output import output_chunk, read_chunk
+from jobyard.backends.process import layout
+from jobyard.backends.process.files import write_json_atomic
+from jobyard.backends.results import list_local, open_local, results_root
+from jobyard.schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +87,18 @@ class KubernetesBackend(Backend):
         body = manifest.render_job_manifest(spec, self.kube)
         run_dir, results_dir = self._write_specs(spec)
         self._create(spec, body)
-        return Handle(self.name, spec.name, {
-            "job_id": spec.job_id, "run": spec.run, "namespace": self.api.namespace,
-            "run_dir": str(run_dir), "results_dir": str(results_dir),
-            "pod_results_dir": manifest.pod_results_dir(self.kube, spec.job_id),
-        })  # fmt: skip
+        return Handle(
+            self.name,
+            spec.name,
+            {
+                "job_id": spec.job_id,
+                "run": spec.run,
+                "namespace": self.api.namespace,
+                "run_dir": str(run_dir),
+                "results_dir": str(results_dir),
+                "pod_results_dir": manifest.pod_results_dir(self.kube, spec.job_id),
+            },
+        )
 
     def _write_specs(self, spec: RunSpec) -> tuple[Path, Path]:
         """Put ``specs.json`` on the results volume, where the pod reads it."""

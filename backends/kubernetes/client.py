@@ -22,7 +22,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from backends.errors import BackendError, BackendUnavailable, SubmitRejected
+from jobyard.backends.errors import BackendError, BackendUnavailable, SubmitRejected
 
 logger = logging.getLogger(__name__)
 
@@ -122,9 +122,11 @@ class Api:
         if job is None:
             raise SubmitRejected("empty Job manifest")
         raw = self.batch.create_namespaced_job(
-            self.namespace, job, _preload_content=False,
+            self.namespace,
+            job,
+            _preload_content=False,
             _request_timeout=self.timeout,
-        )  # fmt: skip
+        )
         return _json(raw)
 
     def read_job(self, name: str) -> dict[str, Any]:
@@ -135,38 +137,52 @@ class Api:
 
     def list_jobs(self, selector: str) -> list[dict[str, Any]]:
         raw = self.batch.list_namespaced_job(
-            self.namespace, label_selector=selector, _preload_content=False,
+            self.namespace,
+            label_selector=selector,
+            _preload_content=False,
             _request_timeout=self.timeout,
-        )  # fmt: skip
+        )
         return list(_json(raw).get("items") or [])
 
     def list_pods(self, selector: str) -> list[dict[str, Any]]:
         raw = self.core.list_namespaced_pod(
-            self.namespace, label_selector=selector, _preload_content=False,
+            self.namespace,
+            label_selector=selector,
+            _preload_content=False,
             _request_timeout=self.timeout,
-        )  # fmt: skip
+        )
         return list(_json(raw).get("items") or [])
 
     def pod_log(self, pod: str, limit_bytes: int) -> bytes:
         """The first ``limit_bytes`` of the pod's log: the API has no byte offset, but
         ``limitBytes`` counts from the start, so the caller cuts at its own offset."""
         raw = self.core.read_namespaced_pod_log(
-            pod, self.namespace, container="main", limit_bytes=limit_bytes,
-            _preload_content=False, _request_timeout=self.timeout,
-        )  # fmt: skip
+            pod,
+            self.namespace,
+            container="main",
+            limit_bytes=limit_bytes,
+            _preload_content=False,
+            _request_timeout=self.timeout,
+        )
         return bytes(raw.data)  # type: ignore[attr-defined]  # a raw response
 
     def delete_pods(self, selector: str, grace_seconds: int) -> None:
         self.core.delete_collection_namespaced_pod(
-            self.namespace, label_selector=selector, grace_period_seconds=grace_seconds,
-            _preload_content=False, _request_timeout=self.timeout,
-        )  # fmt: skip
+            self.namespace,
+            label_selector=selector,
+            grace_period_seconds=grace_seconds,
+            _preload_content=False,
+            _request_timeout=self.timeout,
+        )
 
     def delete_job(self, name: str) -> None:
         self.batch.delete_namespaced_job(
-            name, self.namespace, propagation_policy="Background", _preload_content=False,
+            name,
+            self.namespace,
+            propagation_policy="Background",
+            _preload_content=False,
             _request_timeout=self.timeout,
-        )  # fmt: skip
+        )
 
     def close(self) -> None:
         self.api_client.close()  # type: ignore[no-untyped-call]

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from backends.errors import SubmitRejected
-from schemas.settings import Settings
+from jobyard.backends.errors import SubmitRejected
+from jobyard.schemas.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from backends.base import EXIT_PAUSED, RunSpec
-from backends.errors import SubmitRejected
-from backends.kubernetes.config import KubeConfig
-from backends.process import layout
+from jobyard.backends.base import EXIT_PAUSED, RunSpec
+from jobyard.backends.errors import SubmitRejected
+from jobyard.backends.kubernetes.config import KubeConfig
+from jobyard.backends.process import layout
 
 CONTAINER = "main"
 VOLUME = "results"
@@ -200,7 +200,7 @@ def render_job_manifest(spec: RunSpec, config: KubeConfig) -> dict[str, Any]:
                         },
                     }
                 ]
-            },  # fmt: skip
+            },
             "template": {
                 "metadata": {"labels": dict(found), "annotations": dict(annotations)},
                 "spec": _pod_spec(spec, config),

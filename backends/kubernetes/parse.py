@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from backends.base import EXIT_PAUSED, RunState, RunStatus
-from backends.kubernetes.manifest import RUN_NAME
+from jobyard.backends.base import EXIT_PAUSED, RunState, RunStatus
+from jobyard.backends.kubernetes.manifest import RUN_NAME
 
 # "Container main for pod ns/name failed with exit code 75 matching FailJob rule at index 0"
 _POLICY_EXIT = re.compile(r"exit code (\d+)")
@@ -140,8 +140,9 @@ def job_failed(job: Obj, pod: Obj | None) -> RunStatus:
     started = started_at(pod)
     if reason == "DeadlineExceeded":
         deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
-        return RunStatus(RunState.KILLED, None,
-                         f"timeout: activeDeadlineSeconds={deadline} reached", started)  # fmt: skip
+        return RunStatus(
+            RunState.KILLED, None, f"timeout: activeDeadlineSeconds={deadline} reached", started
+        )
     if pod is not None:
         final = pod_terminated(pod)
         if final is not None:

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import IO, Any, ClassVar
 
-from backends.base import (
+from jobyard.backends.base import (
     Backend,
     Capability,
     Handle,
@@ -23,13 +23,13 @@ from backends.base import (
     RunSpec,
     RunStatus,
 )
-from backends.errors import BackendError, UnsupportedOperation
-from backends.lepton import state, stream
-from backends.lepton.client import LeptonClient
-from backends.lepton.config import LeptonConfig
-from backends.lepton.render import LABEL_MANAGED, MANAGED_BY, render_job_body, run_paths
-from backends.output import output_chunk
-from schemas.settings import Settings
+from jobyard.backends.errors import BackendError, UnsupportedOperation
+from jobyard.backends.lepton import state, stream
+from jobyard.backends.lepton.client import LeptonClient
+from jobyard.backends.lepton.config import LeptonConfig
+from jobyard.backends.lepton.render import LABEL_MANAGED, MANAGED_BY, render_job_body, run_paths
+from jobyard.backends.output import output_chunk
+from jobyard.schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Why not the ``leptonai`` SDK: it pulls in Ray and pins httpx (hundreds of megaby
 jobyard needs eight calls. The SDK is used in the tests instead, as a check that the test
 double answers the way the real API does.
 
-Every call has a timeout. Failures become ``backends.errors``: a rejected token is
+Every call has a timeout. Failures become ``jobyard.backends.errors``: a rejected token is
 ``SubmitRejected`` (permanent; the message never includes the token), a 5xx or a network
 failure is ``BackendUnavailable`` (transient, retried), other 4xx are ``SubmitRejected``
 with the server's own words.
@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from backends.errors import BackendUnavailable, SubmitRejected
+from jobyard.backends.errors import BackendUnavailable, SubmitRejected
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.errors import SubmitRejected
+from jobyard.backends.errors import SubmitRejected
 
 GATEWAY = "https://gateway.dgxc-lepton.nvidia.com/api/v2/workspaces/{workspace}"
 DEFAULT_IMAGE = "jobyard:latest"

@@ -1,6 +1,6 @@
 """The wrapper that runs inside a Lepton container in front of the workload.
 
-Run as ``python -m backends.lepton.entrypoint -- COMMAND...``. It
+Run as ``python -m jobyard.backends.lepton.entrypoint -- COMMAND...``. It
 
 1. writes ``JY_SPECS_JSON`` to ``JY_SPECS_FILE`` (a container has no other way to receive
    a file from jobyard) and removes the variable from the workload's environment;
@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from backends.lepton import stream
+from jobyard.backends.lepton import stream
 
 SPECS_VARIABLE = "JY_SPECS_JSON"
 POLL_SECONDS = 0.2
@@ -97,7 +97,9 @@ def command(argv: Sequence[str]) -> list[str]:
     if args[:1] == ["--"]:
         args = args[1:]
     if not args:
-        raise SystemExit("entrypoint: usage: python -m backends.lepton.entrypoint -- COMMAND...")
+        raise SystemExit(
+            "entrypoint: usage: python -m jobyard.backends.lepton.entrypoint -- COMMAND..."
+        )
     if args[0] == "python":
         args[0] = sys.executable  # the interpreter of this image, whatever its name
     return args

@@ -17,12 +17,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from backends.base import RunSpec
-from backends.errors import SubmitRejected
-from backends.lepton.config import LeptonConfig
+from jobyard.backends.base import RunSpec
+from jobyard.backends.errors import SubmitRejected
+from jobyard.backends.lepton.config import LeptonConfig
 
 MAX_ID_LENGTH = 36
-ENTRYPOINT = ("python", "-m", "backends.lepton.entrypoint", "--")
+ENTRYPOINT = ("python", "-m", "jobyard.backends.lepton.entrypoint", "--")
 CPU_SHAPE = "cpu.small"
 MANAGED_BY = "jobyard"
 LABEL_MANAGED = "managed-by"
@@ -139,7 +139,7 @@ def render_job_body(spec: RunSpec, config: LeptonConfig) -> dict[str, Any]:
         "container": {
             "image": str(spec.resources.get("image") or config.image),
             "command": [*ENTRYPOINT, *command],
-        },  # fmt: skip
+        },
         "completions": 1,
         "parallelism": 1,
         "max_failure_retry": 0,

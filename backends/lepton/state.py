@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from backends.base import EXIT_PAUSED, RunState, RunStatus
+from jobyard.backends.base import EXIT_PAUSED, RunState, RunStatus
 
 WAITING = {
     "Starting": "starting on Lepton: scheduling the replica and pulling the image",

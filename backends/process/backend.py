@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from backends.base import (
+from jobyard.backends.base import (
     EXIT_PAUSED,
     Backend,
     Capability,
@@ -36,12 +36,12 @@ from backends.base import (
     RunState,
     RunStatus,
 )
-from backends.errors import BackendUnavailable, SubmitRejected
-from backends.output import output_chunk, read_chunk
-from backends.process import layout, procfs
-from backends.process.files import read_json, write_json_atomic
-from backends.results import list_local, open_local, results_root
-from schemas.settings import Settings
+from jobyard.backends.errors import BackendUnavailable, SubmitRejected
+from jobyard.backends.output import output_chunk, read_chunk
+from jobyard.backends.process import layout, procfs
+from jobyard.backends.process.files import read_json, write_json_atomic
+from jobyard.backends.results import list_local, open_local, results_root
+from jobyard.schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +256,13 @@ def _start_launcher(
     """
     read_fd, write_fd = os.pipe()
     try:
-        launcher = [sys.executable, "-m", "backends.process.launcher", "--run-dir", str(run_dir)]
+        launcher = [
+            sys.executable,
+            "-m",
+            "jobyard.backends.process.launcher",
+            "--run-dir",
+            str(run_dir),
+        ]
         launcher += ["--report-fd", str(write_fd), "--", *argv]
         with open(layout.log_file(run_dir), "ab") as log:
             proc = subprocess.Popen(

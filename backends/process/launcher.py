@@ -1,7 +1,7 @@
 """The tiny supervisor between the backend and a workload: it outlives the worker that
 started it and records how the workload ended.
 
-Run as ``python -m backends.process.launcher --run-dir DIR [--report-fd FD] -- COMMAND...``.
+Run as ``python -m jobyard.backends.process.launcher --run-dir DIR [--report-fd FD] -- COMMAND...``.
 
 Why it exists: the backend keeps no in-memory state, and a worker may restart at any time,
 so something must stay around to ``wait()`` for the workload and write its exit code to
@@ -38,8 +38,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from backends.process import layout, procfs
-from backends.process.files import write_json_atomic
+from jobyard.backends.process import layout, procfs
+from jobyard.backends.process.files import write_json_atomic
 
 EXIT_CANNOT_EXECUTE = 127
 
@@ -50,7 +50,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     if "--" not in args:
         raise SystemExit("launcher: usage: --run-dir DIR [--report-fd FD] -- COMMAND...")
     split = args.index("--")
-    parser = argparse.ArgumentParser(prog="backends.process.launcher")
+    parser = argparse.ArgumentParser(prog="jobyard.backends.process.launcher")
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--report-fd", type=int, default=None)
     options = parser.parse_args(args[:split])

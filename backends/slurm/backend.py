@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, ClassVar, Protocol
 
-from backends.base import (
+from jobyard.backends.base import (
     Backend,
     Capability,
     Handle,
@@ -34,13 +34,13 @@ from backends.base import (
     RunState,
     RunStatus,
 )
-from backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
-from backends.output import output_chunk
-from backends.results import relative_result_path, results_root
-from backends.slurm import parse
-from backends.slurm.sbatch import LOG_FILE, SPECS_FILE, STATUS_FILE, render_sbatch
-from backends.slurm.ssh import SshRunner
-from schemas.settings import Settings
+from jobyard.backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
+from jobyard.backends.output import output_chunk
+from jobyard.backends.results import relative_result_path, results_root
+from jobyard.backends.slurm import parse
+from jobyard.backends.slurm.sbatch import LOG_FILE, SPECS_FILE, STATUS_FILE, render_sbatch
+from jobyard.backends.slurm.ssh import SshRunner
+from jobyard.schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import shlex
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from backends.base import EXIT_PAUSED, TRANSIENT, RunState
+from jobyard.backends.base import EXIT_PAUSED, TRANSIENT, RunState
 
 SQUEUE_FORMAT = "%i|%j|%T|%r"
 
@@ -219,8 +219,9 @@ def parse_poll(text: str) -> PollResult:
             parts = line[2:].strip().split("|")
             if len(parts) == 3 and parts[0]:
                 accounting[parts[0]] = (parts[1], parts[2])
-    return PollResult(parse_squeue("\n".join(queue)), parse_scontrol("\n".join(control)),
-                      accounting)  # fmt: skip
+    return PollResult(
+        parse_squeue("\n".join(queue)), parse_scontrol("\n".join(control)), accounting
+    )
 
 
 # SLURM's pending reasons, in words a user can act on (`squeue --help` lists them all).
@@ -251,8 +252,13 @@ def parse_sbatch_id(text: str) -> str | None:
 
 
 # stderr of sbatch/scancel that means "try again later", not "this job is wrong"
-_UNAVAILABLE = ("Unable to contact slurm controller", "Socket timed out", "Connection refused",
-                "Zero Bytes were transmitted", "Slurm temporarily unable")  # fmt: skip
+_UNAVAILABLE = (
+    "Unable to contact slurm controller",
+    "Socket timed out",
+    "Connection refused",
+    "Zero Bytes were transmitted",
+    "Slurm temporarily unable",
+)
 
 
 def is_transient_error(stderr: str) -> bool:

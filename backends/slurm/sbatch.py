@@ -13,8 +13,8 @@ import re
 import shlex
 from collections.abc import Mapping
 
-from backends.base import RunSpec
-from backends.errors import SubmitRejected
+from jobyard.backends.base import RunSpec
+from jobyard.backends.errors import SubmitRejected
 
 SPECS_FILE = "specs.json"
 STATUS_FILE = "status.jsonl"

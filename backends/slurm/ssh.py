@@ -30,7 +30,7 @@ from typing import IO, cast
 
 import paramiko
 
-from backends.errors import BackendUnavailable, SubmitRejected
+from jobyard.backends.errors import BackendUnavailable, SubmitRejected
 
 DEFAULT_PORT = 22
 _KEY_CLASSES: tuple[type[paramiko.PKey], ...] = (

@@ -5,8 +5,8 @@ One small interface (``base.Storage``), one module per provider (``s3``,
 Like the compute backends, nothing here imports Flask, Celery or MongoDB.
 """
 
-from backends.storage.base import ObjectInfo, Storage
-from backends.storage.errors import (
+from jobyard.backends.storage.base import ObjectInfo, Storage
+from jobyard.backends.storage.errors import (
     BucketNotFound,
     ObjectNotFound,
     StorageError,
@@ -14,7 +14,7 @@ from backends.storage.errors import (
     StorageRefused,
     StorageUnreachable,
 )
-from backends.storage.factory import storage_for
+from jobyard.backends.storage.factory import storage_for
 
 __all__ = [
     "BucketNotFound",

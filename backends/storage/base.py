@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, ClassVar
 
-from backends.storage.errors import ObjectNotFound
+from jobyard.backends.storage.errors import ObjectNotFound
 
 Progress = Callable[[int], None]  # called with the bytes moved since the last call
 PROBE_PREFIX = ".jobyard-probe-"

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from backends.storage.base import Storage
-from backends.storage.errors import StorageNotSupported
-from backends.storage.file import FileStorage
+from jobyard.backends.storage.base import Storage
+from jobyard.backends.storage.errors import StorageNotSupported
+from jobyard.backends.storage.file import FileStorage
 
 STORAGE_KINDS: dict[str, str] = {"aws": "s3", "seaweedfs": "s3", "local": "file"}
 NOT_YET = {
@@ -52,7 +52,7 @@ def storage_for(
         if not path:
             raise StorageNotSupported("this local workspace has no path to store files in")
         return FileStorage(Path(path))
-    from backends.storage.s3 import S3Storage  # boto3 is imported only when used
+    from jobyard.backends.storage.s3 import S3Storage  # boto3 is imported only when used
 
     return S3Storage.from_details(config, **client_options)
 

@@ -11,8 +11,13 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO
 
-from backends.storage.base import ObjectInfo, Progress, Storage, clean_key, clean_prefix
-from backends.storage.errors import BucketNotFound, ObjectNotFound, StorageError, StorageRefused
+from jobyard.backends.storage.base import ObjectInfo, Progress, Storage, clean_key, clean_prefix
+from jobyard.backends.storage.errors import (
+    BucketNotFound,
+    ObjectNotFound,
+    StorageError,
+    StorageRefused,
+)
 
 CHUNK = 1024 * 1024
 
@@ -43,8 +48,9 @@ class FileStorage(Storage):
         for path in sorted(start.rglob("*")):
             if path.is_file() and not path.is_symlink() and ".jy-part-" not in path.name:
                 stat = path.stat()
-                yield ObjectInfo(path.relative_to(self.root).as_posix(), stat.st_size,
-                                 stat.st_mtime)  # fmt: skip
+                yield ObjectInfo(
+                    path.relative_to(self.root).as_posix(), stat.st_size, stat.st_mtime
+                )
 
     def stat(self, key: str) -> ObjectInfo:
         path = self._path(key)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from backends.storage.errors import StorageNotSupported
-from backends.storage.factory import storage_for, storage_kind
+from jobyard.backends.storage.errors import StorageNotSupported
+from jobyard.backends.storage.factory import storage_for, storage_kind
 
 # quick answers: the caller is an HTTP request
 PROBE_CLIENT: dict[str, Any] = {"connect_timeout": 3, "attempts": 1}

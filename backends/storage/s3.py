@@ -19,8 +19,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from backends.storage.base import ObjectInfo, Progress, Storage, clean_key, clean_prefix
-from backends.storage.errors import (
+from jobyard.backends.storage.base import ObjectInfo, Progress, Storage, clean_key, clean_prefix
+from jobyard.backends.storage.errors import (
     BucketNotFound,
     ObjectNotFound,
     StorageError,
@@ -33,11 +33,20 @@ if TYPE_CHECKING:
 
 PART_SIZE = 8 * 1024 * 1024
 DEFAULT_REGION = "us-east-1"
-REFUSED_CODES = frozenset({
-    "SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken",
-    "ExpiredToken", "AuthorizationHeaderMalformed", "403", "Forbidden", "PermanentRedirect",
-    "301",
-})  # fmt: skip
+REFUSED_CODES = frozenset(
+    {
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "AccessDenied",
+        "InvalidToken",
+        "ExpiredToken",
+        "AuthorizationHeaderMalformed",
+        "403",
+        "Forbidden",
+        "PermanentRedirect",
+        "301",
+    }
+)
 HINTS = {
     "SignatureDoesNotMatch": "; check secret_key",
     "InvalidAccessKeyId": "; check access_key",
@@ -170,8 +179,9 @@ class S3Storage(Storage):
             head = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
         except (ClientError, BotoCoreError) as e:
             raise classify(e, f"reading {self._where(key)}") from e
-        return ObjectInfo(clean_key(key), int(head["ContentLength"]),
-                          head["LastModified"].timestamp())  # fmt: skip
+        return ObjectInfo(
+            clean_key(key), int(head["ContentLength"]), head["LastModified"].timestamp()
+        )
 
     @contextlib.contextmanager
     def open(self, key: str) -> Iterator[IO[bytes]]:
@@ -187,8 +197,12 @@ class S3Storage(Storage):
     def upload(
         self, key: str, stream: IO[bytes], size: int | None = None, progress: Progress | None = None
     ) -> None:
-        config = TransferConfig(multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE,
-                                max_concurrency=2, use_threads=True)  # fmt: skip
+        config = TransferConfig(
+            multipart_threshold=PART_SIZE,
+            multipart_chunksize=PART_SIZE,
+            max_concurrency=2,
+            use_threads=True,
+        )
         full = self._key(key)
         try:
             self._client.upload_fileobj(stream, self.bucket, full, Callback=progress, Config=config)

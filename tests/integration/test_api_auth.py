@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from api.tokens import Tokens
+from jobyard.api.tokens import Tokens
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from schemas.experiments import REFERENCE
-from schemas.job import JobState
+from jobyard.schemas.experiments import REFERENCE
+from jobyard.schemas.job import JobState
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.integration

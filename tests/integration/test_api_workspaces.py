@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from schemas.cloud import MASK
+from jobyard.schemas.cloud import MASK
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.integration
@@ -258,8 +258,12 @@ def test_unknown_route_and_wrong_method_have_the_error_shape(login):
 def test_a_workspace_active_jobs_use_cannot_be_deleted(login, store):
     s = login()
     ws = s.call("POST", "workspaces", json={**AWS, "name": "in-use"}).json["id"]
-    body = {"kind": "experiment", "network_arch": "classification_pyt", "action": "train",
-            "workspace": ws}  # fmt: skip
+    body = {
+        "kind": "experiment",
+        "network_arch": "classification_pyt",
+        "action": "train",
+        "workspace": ws,
+    }
     job = s.call("POST", "jobs", json=body).json["id"]  # Pending: active
     error = assert_error(s.call("DELETE", f"workspaces/{ws}"), 409)
     assert job in error["error_desc"] and "active jobs" in error["error_desc"]

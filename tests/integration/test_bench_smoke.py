@@ -28,8 +28,12 @@ def test_quick_bench_run_reports_every_figure_with_its_baseline(tmp_path: Path) 
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOBYARD_")}
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads(out.read_text())
     figures = {f["name"]: f for f in report["figures"]}

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from schemas.experiments import REFERENCE
-from schemas.job import JobState
+from jobyard.schemas.experiments import REFERENCE
+from jobyard.schemas.job import JobState
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.integration

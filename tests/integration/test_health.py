@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api import create_app
 from jobyard import embedded
+from jobyard.api import create_app
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.integration

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from backends import registry
-from backends.base import EXIT_PAUSED, Handle, Offsets, RunSpec, RunState, RunStatus
-from backends.errors import SubmitRejected
-from backends.output import whole_lines
-from backends.process.backend import ProcessBackend
-from backends.process.procfs import parse_stat
-from schemas.settings import Settings
+from jobyard.backends import registry
+from jobyard.backends.base import EXIT_PAUSED, Handle, Offsets, RunSpec, RunState, RunStatus
+from jobyard.backends.errors import SubmitRejected
+from jobyard.backends.output import whole_lines
+from jobyard.backends.process.backend import ProcessBackend
+from jobyard.backends.process.procfs import parse_stat
+from jobyard.schemas.settings import Settings
 
 TIMEOUT = 10.0
 
@@ -74,7 +74,7 @@ def launchers_of(handle: Handle) -> list[int]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"backends.process.launcher" in cmdline and marker in cmdline:
+        if b"jobyard.backends.process.launcher" in cmdline and marker in cmdline:
             found.append(pid)
     return found
 

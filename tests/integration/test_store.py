@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from store.cas import compare_and_set
-from store.errors import NotFound, StaleState
-from store.paging import Page, fetch_page
+from jobyard.store.cas import compare_and_set
+from jobyard.store.errors import NotFound, StaleState
+from jobyard.store.paging import Page, fetch_page
 
 pytestmark = pytest.mark.integration
 

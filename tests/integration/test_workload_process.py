@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from workloads import classifier, data, specs
-from workloads.model import MLP
+from jobyard.workloads import classifier, data, specs
+from jobyard.workloads.model import MLP
 
 ROOT = Path(__file__).parents[2]
 
@@ -76,7 +76,7 @@ def workload_env(
 def start(tmp: Path, action: str, spec: Any, results: Path, status_file: Path, **kw: Any) -> Any:
     env = workload_env(tmp, action, spec, results, status_file, **kw)
     return subprocess.Popen(
-        [sys.executable, "-m", "workloads.classifier"],
+        [sys.executable, "-m", "jobyard.workloads.classifier"],
         env=env,
         cwd=tmp,
         stdout=subprocess.PIPE,
@@ -357,7 +357,7 @@ def test_unreadable_spec_file_exits_2(tmp_path):
     env = workload_env(tmp_path, "train", {}, tmp_path / "r", tmp_path / "s.jsonl")
     Path(env["JY_SPECS_FILE"]).write_text("{not json")
     proc = subprocess.run(
-        [sys.executable, "-m", "workloads.classifier"],
+        [sys.executable, "-m", "jobyard.workloads.classifier"],
         env=env,
         capture_output=True,
         text=True,

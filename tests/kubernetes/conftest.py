@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.kubernetes.backend import KubernetesBackend
-from schemas.settings import Settings
+from jobyard.backends.kubernetes.backend import KubernetesBackend
+from jobyard.schemas.settings import Settings
 from tests.kubernetes.fake_k8s import FakeKubernetes
 
 

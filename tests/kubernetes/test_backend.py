@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import Offsets, RunSpec, RunState
-from backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
-from backends.kubernetes.backend import KubernetesBackend
-from schemas.settings import Settings
+from jobyard.backends.base import Offsets, RunSpec, RunState
+from jobyard.backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
+from jobyard.backends.kubernetes.backend import KubernetesBackend
+from jobyard.schemas.settings import Settings
+from jobyard.workloads import specs as reference_specs
 from tests.helpers import wait_for
-from workloads import specs as reference_specs
 
 pytestmark = pytest.mark.integration
 
@@ -21,8 +21,13 @@ pytestmark = pytest.mark.integration
 def train(epochs=3, pace=0.0, **changes) -> RunSpec:
     specs = reference_specs.default_spec("train")
     specs["train"].update(num_epochs=epochs, min_epoch_seconds=pace)
-    fields = dict(job_id=str(uuid.uuid4()), run=1, action="train",
-                  command=("python", "-m", "workloads.classifier"), specs=specs)  # fmt: skip
+    fields = dict(
+        job_id=str(uuid.uuid4()),
+        run=1,
+        action="train",
+        command=("python", "-m", "jobyard.workloads.classifier"),
+        specs=specs,
+    )
     return RunSpec(**{**fields, **changes})
 
 
@@ -74,9 +79,14 @@ def test_train_succeeds_and_its_output_is_read_in_pieces_exactly_once(backend, f
 def test_a_derived_run_reads_its_parents_results(backend):
     parent = backend.submit(train(epochs=2))
     assert until_finished(backend, parent).state is RunState.SUCCEEDED
-    evaluate = RunSpec(job_id=str(uuid.uuid4()), run=1, action="evaluate",
-                       command=("python", "-m", "workloads.classifier"),
-                       specs=reference_specs.default_spec("evaluate"), parent=parent)  # fmt: skip
+    evaluate = RunSpec(
+        job_id=str(uuid.uuid4()),
+        run=1,
+        action="evaluate",
+        command=("python", "-m", "jobyard.workloads.classifier"),
+        specs=reference_specs.default_spec("evaluate"),
+        parent=parent,
+    )
     handle = backend.submit(evaluate)
     assert until_finished(backend, handle).state is RunState.SUCCEEDED
     assert any(e.get("status") == "SUCCESS" for e in status_events(backend, handle))

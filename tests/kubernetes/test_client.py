@@ -7,8 +7,8 @@ import json
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from backends.errors import BackendUnavailable, SubmitRejected
-from backends.kubernetes.client import api_error
+from jobyard.backends.errors import BackendUnavailable, SubmitRejected
+from jobyard.backends.kubernetes.client import api_error
 
 
 def refusal(status, message, reason="x"):
@@ -24,8 +24,10 @@ def test_bad_credentials_say_so_and_are_not_retried():
 
 
 def test_missing_rbac_rights_quote_the_server():
-    message = ('jobs.batch is forbidden: User "system:serviceaccount:ml:jobyard" cannot '
-               'create resource "jobs" in API group "batch" in the namespace "ml"')  # fmt: skip
+    message = (
+        'jobs.batch is forbidden: User "system:serviceaccount:ml:jobyard" cannot '
+        'create resource "jobs" in API group "batch" in the namespace "ml"'
+    )
     error = api_error(refusal(403, message), "create Job jy-a-r1")
     assert isinstance(error, SubmitRejected)
     assert "lacks RBAC rights" in str(error) and 'cannot create resource "jobs"' in str(error)
@@ -39,8 +41,9 @@ def test_an_invalid_manifest_is_permanent():
 
 @pytest.mark.parametrize("status", [429, 500, 503, 504])
 def test_server_trouble_is_transient(status):
-    assert isinstance(api_error(refusal(status, "etcdserver: request timed out"), "poll"),
-                      BackendUnavailable)  # fmt: skip
+    assert isinstance(
+        api_error(refusal(status, "etcdserver: request timed out"), "poll"), BackendUnavailable
+    )
 
 
 def test_a_body_that_is_not_a_status_still_gives_a_message():

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def apis(fake: FakeKubernetes, tmp_path):
     configuration = client.Configuration()
-    config.load_kube_config(str(fake.write_kubeconfig(tmp_path)),
-                            client_configuration=configuration)  # fmt: skip
+    config.load_kube_config(
+        str(fake.write_kubeconfig(tmp_path)), client_configuration=configuration
+    )
     api_client = client.ApiClient(configuration)
     yield client.BatchV1Api(api_client), client.CoreV1Api(api_client)
     api_client.close()
@@ -26,17 +27,34 @@ def apis(fake: FakeKubernetes, tmp_path):
 
 def job(name, command, image="busybox:1.36", grace=5):
     container = {"name": "main", "image": image, "command": command}
-    return {"apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": name, "labels": {"app": "t"}},
-            "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": {"app": "t"}}, "spec": {
-                "restartPolicy": "Never", "terminationGracePeriodSeconds": grace,
-                "containers": [container]}}}}  # fmt: skip
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": {"app": "t"}},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {"labels": {"app": "t"}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "terminationGracePeriodSeconds": grace,
+                    "containers": [container],
+                },
+            },
+        },
+    }
 
 
 def finished(batch, name):
     status = batch.read_namespaced_job_status(name, "default").status
-    return next((c for c in status.conditions or [] if c.status == "True"
-                 and c.type in ("Complete", "Failed")), None)  # fmt: skip
+    return next(
+        (
+            c
+            for c in status.conditions or []
+            if c.status == "True" and c.type in ("Complete", "Failed")
+        ),
+        None,
+    )
 
 
 def test_a_job_runs_and_every_object_validates_in_the_clients_models(apis):
@@ -66,14 +84,27 @@ def test_a_deleted_pod_gets_sigterm_and_its_exit_code_counts(apis):
     batch, core = apis
     script = "trap 'echo bye; exit 75' TERM; echo up; while true; do sleep 0.05; done"
     body = job("trap", ["sh", "-c", script])
-    body["spec"]["podFailurePolicy"] = {"rules": [{"action": "FailJob", "onExitCodes": {
-        "containerName": "main", "operator": "In", "values": [75]}}]}  # fmt: skip
+    body["spec"]["podFailurePolicy"] = {
+        "rules": [
+            {
+                "action": "FailJob",
+                "onExitCodes": {"containerName": "main", "operator": "In", "values": [75]},
+            }
+        ]
+    }
     batch.create_namespaced_job("default", body)
     selector = "job-name=trap"
-    wait_for(lambda: core.list_namespaced_pod("default", label_selector=selector).items[0]
-             .status.phase == "Running", 10, "running")  # fmt: skip
-    core.delete_collection_namespaced_pod("default", label_selector=selector,
-                                          grace_period_seconds=5)  # fmt: skip
+    wait_for(
+        lambda: (
+            core.list_namespaced_pod("default", label_selector=selector).items[0].status.phase
+            == "Running"
+        ),
+        10,
+        "running",
+    )
+    core.delete_collection_namespaced_pod(
+        "default", label_selector=selector, grace_period_seconds=5
+    )
     condition = wait_for(lambda: finished(batch, "trap"), 10, "failed")
     assert (condition.type, condition.reason) == ("Failed", "PodFailurePolicy")
     assert "failed with exit code 75 matching FailJob rule at index 0" in condition.message

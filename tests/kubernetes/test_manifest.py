@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import Handle, RunSpec
-from backends.errors import SubmitRejected
-from backends.kubernetes import config, manifest
-from backends.kubernetes.config import KubeConfig
-from schemas.settings import Settings
-from workloads import specs as reference_specs
+from jobyard.backends.base import Handle, RunSpec
+from jobyard.backends.errors import SubmitRejected
+from jobyard.backends.kubernetes import config, manifest
+from jobyard.backends.kubernetes.config import KubeConfig
+from jobyard.schemas.settings import Settings
+from jobyard.workloads import specs as reference_specs
 
 GOLDEN = Path(__file__).parent.parent / "data" / "kubernetes"
 JOB_ID = "0b6c1d52-3c0e-4bb6-8d3a-2f1c5e6a7b80"
@@ -29,9 +29,14 @@ def check_golden(name: str, rendered: dict) -> None:
 
 
 def train_spec(**changes) -> RunSpec:
-    fields = dict(job_id=JOB_ID, run=1, action="train",
-                  command=("python", "-m", "workloads.classifier"),
-                  specs=reference_specs.default_spec("train"), timeout_seconds=3600)  # fmt: skip
+    fields = dict(
+        job_id=JOB_ID,
+        run=1,
+        action="train",
+        command=("python", "-m", "jobyard.workloads.classifier"),
+        specs=reference_specs.default_spec("train"),
+        timeout_seconds=3600,
+    )
     fields.update(changes)
     return RunSpec(**fields)
 
@@ -56,9 +61,15 @@ def test_evaluate_job_with_gpus_and_every_scheduling_setting():
         grace_period_seconds=12.5,
     )
     parent = Handle("kubernetes", f"jy-{PARENT_ID}-r2", {"job_id": PARENT_ID})
-    spec = train_spec(action="evaluate", run=3, specs=reference_specs.default_spec("evaluate"),
-                      parent=parent, timeout_seconds=600, options={"num_gpus": 2},
-                      env={"NCCL_DEBUG": "INFO", "JOBYARD_ENCRYPTION_KEY": "never"})  # fmt: skip
+    spec = train_spec(
+        action="evaluate",
+        run=3,
+        specs=reference_specs.default_spec("evaluate"),
+        parent=parent,
+        timeout_seconds=600,
+        options={"num_gpus": 2},
+        env={"NCCL_DEBUG": "INFO", "JOBYARD_ENCRYPTION_KEY": "never"},
+    )
     rendered = manifest.render_job_manifest(spec, config.from_settings(settings, "ml"))
     check_golden("job_evaluate_gpus.json", rendered)
 
@@ -75,8 +86,10 @@ def test_contract_paths_live_on_the_results_volume():
 def test_the_job_and_its_pods_carry_the_selector_labels():
     kube = KubeConfig(instance="blue")
     rendered = manifest.render_job_manifest(train_spec(), kube)
-    for labels in (rendered["metadata"]["labels"],
-                   rendered["spec"]["template"]["metadata"]["labels"]):  # fmt: skip
+    for labels in (
+        rendered["metadata"]["labels"],
+        rendered["spec"]["template"]["metadata"]["labels"],
+    ):
         assert (
             manifest.selector(kube) == "app.kubernetes.io/managed-by=jobyard,"
             "app.kubernetes.io/instance=blue"

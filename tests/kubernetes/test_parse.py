@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import RunState
-from backends.kubernetes import parse
+from jobyard.backends.base import RunState
+from jobyard.backends.kubernetes import parse
 
 CASES = Path(__file__).parent.parent / "data" / "kubernetes" / "status"
 
@@ -33,8 +33,9 @@ def test_there_are_golden_cases_for_every_pending_reason():
 def test_pods_are_grouped_by_run_oldest_first():
     def pod(run, created):
         labels = {"jobyard.io/run-name": run}
-        return {"metadata": {"name": f"{run}-{created}", "labels": labels,
-                             "creationTimestamp": created}}  # fmt: skip
+        return {
+            "metadata": {"name": f"{run}-{created}", "labels": labels, "creationTimestamp": created}
+        }
 
     grouped = parse.by_run([pod("a", "2"), pod("b", "1"), pod("a", "1"), {"metadata": {}}])
     assert [p["metadata"]["name"] for p in grouped["a"]] == ["a-1", "a-2"]

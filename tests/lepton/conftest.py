@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from backends.lepton.client import LeptonClient
-from backends.lepton.config import DEFAULT_RESULTS_ROOT
+from jobyard.backends.lepton.client import LeptonClient
+from jobyard.backends.lepton.config import DEFAULT_RESULTS_ROOT
 from tests.lepton.fake_lepton import FakeLepton
 
 TOKEN = "lepton-token-7f3a9c"

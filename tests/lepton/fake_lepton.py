@@ -145,8 +145,10 @@ class FakeLepton:
         for item in spec.get("envs") or []:
             env[item["name"]] = self._translate(str(item.get("value", "")))
         env.update(LEPTON_JOB_NAME=job_id, LEPTON_JOB_TOTAL_WORKERS="1")
-        command = [self._translate(str(a)) for a in (spec.get("container") or {}).get("command")
-                   or ["true"]]  # fmt: skip
+        command = [
+            self._translate(str(a))
+            for a in (spec.get("container") or {}).get("command") or ["true"]
+        ]
         if command[0] == "python":
             command[0] = sys.executable
         return command, env
@@ -191,8 +193,13 @@ class FakeLepton:
             if status.get("stop_requested") or status.get("deleted"):
                 status["state"] = "Stopped"
                 return
-            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True)  # fmt: skip
+            proc = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
             self.procs[replica] = proc
             status["state"] = "Running"
             status.update(active=1, ready=1)
@@ -230,8 +237,9 @@ class FakeLepton:
             return
         status["state"] = "Stopping"
         self._signal_replicas(job_id, signal.SIGTERM)
-        timer = threading.Timer(self.grace_seconds, self._signal_replicas,
-                                args=(job_id, signal.SIGKILL))  # fmt: skip
+        timer = threading.Timer(
+            self.grace_seconds, self._signal_replicas, args=(job_id, signal.SIGKILL)
+        )
         timer.daemon = True
         timer.start()
 
@@ -288,13 +296,26 @@ class FakeLepton:
             return self._err(h, 409, f"job {job_id} already exists")
         now = int(time.time() * 1000)
         job = {
-            "metadata": {**metadata, "id": job_id, "name": job_id, "created_at": now,
-                         "version": 1, "created_by": "fake@local"},
+            "metadata": {
+                **metadata,
+                "id": job_id,
+                "name": job_id,
+                "created_at": now,
+                "version": 1,
+                "created_by": "fake@local",
+            },
             "spec": body.get("spec") or {},
-            "status": {"job_name": job_id, "state": "Starting", "ready": 0, "active": 0,
-                       "failed": 0, "succeeded": 0, "creation_time": now // 1000,
-                       "job_history": []},
-        }  # fmt: skip
+            "status": {
+                "job_name": job_id,
+                "state": "Starting",
+                "ready": 0,
+                "active": 0,
+                "failed": 0,
+                "succeeded": 0,
+                "creation_time": now // 1000,
+                "job_history": [],
+            },
+        }
         self.jobs[job_id] = job
         self.replicas[job_id] = []
         threading.Thread(target=self._run_job, args=(job_id,), daemon=True).start()
@@ -315,9 +336,14 @@ class FakeLepton:
         return [_public(j) for j in items[(page - 1) * size : page * size]]
 
     def _job_route(
-        self, h: BaseHTTPRequestHandler, method: str, job_id: str, sub: str | None,
-        replica: str | None, body: Any,
-    ) -> None:  # fmt: skip
+        self,
+        h: BaseHTTPRequestHandler,
+        method: str,
+        job_id: str,
+        sub: str | None,
+        replica: str | None,
+        body: Any,
+    ) -> None:
         job = self.jobs.get(job_id)
         if job is None:
             return self._err(h, 404, f"job {job_id} not found")
@@ -335,11 +361,18 @@ class FakeLepton:
             del self.jobs[job_id]
             return self._send(h, 200, {})
         if sub == "/replicas":
-            return self._send(h, 200, [
-                {"id": r, "metadata": {"id": r, "name": r},
-                 "status": {"node": {"name": "fake-node", "id": "fake-node"}}}
-                for r in self.replicas[job_id]
-            ])  # fmt: skip
+            return self._send(
+                h,
+                200,
+                [
+                    {
+                        "id": r,
+                        "metadata": {"id": r, "name": r},
+                        "status": {"node": {"name": "fake-node", "id": "fake-node"}},
+                    }
+                    for r in self.replicas[job_id]
+                ],
+            )
         if sub == "/events":
             return self._send(h, 200, self._events(job))
         if replica is not None:
@@ -352,19 +385,29 @@ class FakeLepton:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         events = [{"type": "Normal", "reason": "Created", "count": 1, "last_observed_time": now}]
         if job["status"]["state"] == "Queueing":
-            events.append({"type": "Warning", "reason": "InsufficientCapacity", "count": 1,
-                           "last_observed_time": now})  # fmt: skip
+            events.append(
+                {
+                    "type": "Warning",
+                    "reason": "InsufficientCapacity",
+                    "count": 1,
+                    "last_observed_time": now,
+                }
+            )
         return events
 
     def _loki(self, q: dict[str, Any]) -> dict[str, Any]:
         job_id = q.get("job")
         replicas = [q["replica"]] if q.get("replica") else self.replicas.get(str(job_id), [])
         result = [
-            {"stream": {"job": job_id, "replica": r},
-             "values": [[str(time.time_ns()), line] for line in
-                        bytes(self.logs.get(r, b"")).decode(errors="replace").splitlines()]}
+            {
+                "stream": {"job": job_id, "replica": r},
+                "values": [
+                    [str(time.time_ns()), line]
+                    for line in bytes(self.logs.get(r, b"")).decode(errors="replace").splitlines()
+                ],
+            }
             for r in replicas
-        ]  # fmt: skip
+        ]
         return {"status": "success", "data": {"resultType": "streams", "result": result}}
 
 

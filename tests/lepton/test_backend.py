@@ -8,12 +8,12 @@ import uuid
 
 import pytest
 
-from backends.base import Handle, Offsets, RunSpec, RunState, RunStatus
-from backends.errors import UnsupportedOperation
-from backends.lepton.backend import LeptonBackend
-from backends.lepton.config import LeptonConfig
-from backends.lepton.stream import exit_line, status_line
-from schemas.experiments import REFERENCE
+from jobyard.backends.base import Handle, Offsets, RunSpec, RunState, RunStatus
+from jobyard.backends.errors import UnsupportedOperation
+from jobyard.backends.lepton.backend import LeptonBackend
+from jobyard.backends.lepton.config import LeptonConfig
+from jobyard.backends.lepton.stream import exit_line, status_line
+from jobyard.schemas.experiments import REFERENCE
 from tests.helpers import wait_for
 from tests.lepton.conftest import TOKEN, WORKSPACE
 
@@ -23,11 +23,10 @@ def backend(lepton, fake):
     return LeptonBackend(lepton, LeptonConfig(WORKSPACE, TOKEN, fake.url))
 
 
-def train_spec(epochs=2, pace=0.0, command=("python", "-m", "workloads.classifier")):
+def train_spec(epochs=2, pace=0.0, command=("python", "-m", "jobyard.workloads.classifier")):
     specs = REFERENCE.default_spec("train")
     specs["train"].update(num_epochs=epochs, min_epoch_seconds=pace)
-    return RunSpec(job_id=str(uuid.uuid4()), run=1, action="train", command=command,
-                   specs=specs)  # fmt: skip
+    return RunSpec(job_id=str(uuid.uuid4()), run=1, action="train", command=command, specs=specs)
 
 
 def drive(backend, handle, until=lambda status, events: status.state.finished, timeout=60):
@@ -62,9 +61,14 @@ def test_a_train_run_streams_its_events_and_log_then_succeeds(backend, fake, vol
 def test_an_evaluate_run_reads_its_parents_results_on_the_shared_volume(backend):
     parent = backend.submit(train_spec(epochs=1))
     assert drive(backend, parent)[0].state is RunState.SUCCEEDED
-    spec = RunSpec(job_id=str(uuid.uuid4()), run=1, action="evaluate",
-                   command=("python", "-m", "workloads.classifier"),
-                   specs=REFERENCE.default_spec("evaluate"), parent=parent)  # fmt: skip
+    spec = RunSpec(
+        job_id=str(uuid.uuid4()),
+        run=1,
+        action="evaluate",
+        command=("python", "-m", "jobyard.workloads.classifier"),
+        specs=REFERENCE.default_spec("evaluate"),
+        parent=parent,
+    )
     status, events, _ = drive(backend, backend.submit(spec))
     assert status.state is RunState.SUCCEEDED
     assert events[-1]["status"] == "SUCCESS" and events[-1]["kpi"]["accuracy"] > 0.8
@@ -165,8 +169,10 @@ def test_a_lone_run_is_looked_up_directly_and_a_missing_one_is_confirmed(backend
     statuses = backend.poll([kept, deleted])
     assert statuses[deleted.name].state is RunState.LOST
     assert [(m, p.rsplit("/", 1)[-1]) for m, p, _, _ in fake.requests] == [
-        ("GET", "jobs"), ("GET", "jobs"), ("GET", deleted.data["lepton_job"])
-    ]  # fmt: skip
+        ("GET", "jobs"),
+        ("GET", "jobs"),
+        ("GET", deleted.data["lepton_job"]),
+    ]
 
 
 def test_results_are_not_read_through_the_job_api(backend):

@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from backends.errors import BackendUnavailable, SubmitRejected
-from backends.lepton import client as client_module
-from backends.lepton.client import LeptonClient
+from jobyard.backends.errors import BackendUnavailable, SubmitRejected
+from jobyard.backends.lepton import client as client_module
+from jobyard.backends.lepton.client import LeptonClient
 from tests.helpers import wait_for
 from tests.lepton.conftest import TOKEN, WORKSPACE
 

@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from backends.lepton.stream import exit_code, split_log
+from jobyard.backends.lepton.stream import exit_code, split_log
 
 WORKLOAD = textwrap.dedent(
     """
@@ -49,7 +49,7 @@ def _start(tmp_path: Path, script: str) -> subprocess.Popen[bytes]:
         JY_STATUS_FILE=str(tmp_path / "run-1" / "status.jsonl"),
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "backends.lepton.entrypoint", "--", "python", "-c", script],
+        [sys.executable, "-m", "jobyard.backends.lepton.entrypoint", "--", "python", "-c", script],
         env=env,
         stdout=subprocess.PIPE,
     )
@@ -80,7 +80,13 @@ def test_sigterm_reaches_the_workload_which_checkpoints_and_exits_75(tmp_path):
 def test_a_command_that_cannot_start_reports_127(tmp_path):
     env = dict(os.environ, JY_STATUS_FILE=str(tmp_path / "s.jsonl"))
     proc = subprocess.run(
-        [sys.executable, "-m", "backends.lepton.entrypoint", "--", str(tmp_path / "nothing")],
+        [
+            sys.executable,
+            "-m",
+            "jobyard.backends.lepton.entrypoint",
+            "--",
+            str(tmp_path / "nothing"),
+        ],
         env=env,
         capture_output=True,
         timeout=30,

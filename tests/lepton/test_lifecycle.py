@@ -8,28 +8,32 @@ import time
 import pytest
 import redis
 
-from backends.lepton.backend import LeptonBackend
+from jobyard.backends.lepton.backend import LeptonBackend
+from jobyard.workers import engine
+from jobyard.workers.context import Context
 from tests.helpers import wait_for
 from tests.integration.test_engine import train, until_status
 from tests.integration.test_job_control import epoch_events, wait_epoch
 from tests.lepton.conftest import TOKEN, workspace_details
-from workers import engine
-from workers.context import Context
 
 pytestmark = pytest.mark.integration
 
 
 def lepton_workspace(s, fake, token=TOKEN):
-    body = {"name": "lepton", "cloud_type": "lepton",
-            "cloud_specific_details": workspace_details(fake, token)}  # fmt: skip
+    body = {
+        "name": "lepton",
+        "cloud_type": "lepton",
+        "cloud_specific_details": workspace_details(fake, token),
+    }
     created = s.call("POST", "workspaces", json=body)
     assert created.status_code == 201, created.json
     return created.json["id"]
 
 
 def lepton_train(s, ws, epochs=3, pace=0.0, **overrides):
-    return train(s, epochs, pace, workspace=ws, backend_details={"backend_type": "lepton"},
-                 **overrides)  # fmt: skip
+    return train(
+        s, epochs, pace, workspace=ws, backend_details={"backend_type": "lepton"}, **overrides
+    )
 
 
 def lepton_id(store, job_id):

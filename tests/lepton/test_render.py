@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import Handle, RunSpec
-from backends.errors import SubmitRejected
-from backends.lepton.config import GATEWAY, LeptonConfig
-from backends.lepton.render import lepton_job_id, render_job_body, resource_shape
+from jobyard.backends.base import Handle, RunSpec
+from jobyard.backends.errors import SubmitRejected
+from jobyard.backends.lepton.config import GATEWAY, LeptonConfig
+from jobyard.backends.lepton.render import lepton_job_id, render_job_body, resource_shape
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "lepton"
 JOB = "6f1c2a9e-0d4b-4c1e-9a7e-1b2c3d4e5f60"
@@ -33,7 +33,7 @@ def _spec(**changes: object) -> RunSpec:
         job_id=JOB,
         run=1,
         action="train",
-        command=["python", "-m", "workloads.classifier"],
+        command=["python", "-m", "jobyard.workloads.classifier"],
         specs={"train": {"num_epochs": 2, "num_gpus": 1}},
         timeout_seconds=3600,
     )
@@ -51,7 +51,7 @@ CASES: dict[str, RunSpec] = {
             "gpu_type": "a100",
             "platform_id": "ng-prod",
         },
-    ),  # fmt: skip
+    ),
     "evaluate_parent_env.json": _spec(
         action="evaluate",
         specs={"evaluate": {"batch_size": 64}},
@@ -81,7 +81,11 @@ def test_body_carries_the_contract_and_never_a_secret():
     assert env["JY_PARENT_RESULTS_DIR"] == "/jobyard/parent/results"
     assert "secret-token" not in json.dumps(body)
     assert body["spec"]["container"]["command"][:4] == [
-        "python", "-m", "backends.lepton.entrypoint", "--"]  # fmt: skip
+        "python",
+        "-m",
+        "jobyard.backends.lepton.entrypoint",
+        "--",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -129,8 +133,12 @@ def test_impossible_shapes_are_refused_with_a_reason(options, words):
 
 def test_workspace_details_default_to_the_real_gateway_and_hide_the_token():
     config = LeptonConfig.from_workspace(
-        {"lepton_workspace_id": "ws9", "lepton_auth_token": "tok-abc",
-         "storage_backend": {"storage_type": "aws"}})  # fmt: skip
+        {
+            "lepton_workspace_id": "ws9",
+            "lepton_auth_token": "tok-abc",
+            "storage_backend": {"storage_type": "aws"},
+        }
+    )
     assert config.api_url == GATEWAY.format(workspace="ws9")
     assert "tok-abc" not in repr(config)
     with pytest.raises(SubmitRejected, match="no lepton_auth_token"):

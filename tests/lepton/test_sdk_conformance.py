@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import RunSpec
-from backends.lepton.config import LeptonConfig
-from backends.lepton.render import render_job_body
-from backends.lepton.stream import exit_code, split_log
+from jobyard.backends.base import RunSpec
+from jobyard.backends.lepton.config import LeptonConfig
+from jobyard.backends.lepton.render import render_job_body
+from jobyard.backends.lepton.stream import exit_code, split_log
 from tests.lepton.conftest import TOKEN, WORKSPACE
 
 SCRIPT = Path(__file__).with_name("sdk_conformance.py")
@@ -43,23 +43,37 @@ pytestmark = pytest.mark.skipif(
 
 
 def _body(config, job_id, command, **options):
-    spec = RunSpec(job_id=job_id, run=1, action="train", command=command,
-                   specs={"train": {"num_epochs": 1}}, options=options)  # fmt: skip
+    spec = RunSpec(
+        job_id=job_id,
+        run=1,
+        action="train",
+        command=command,
+        specs={"train": {"num_epochs": 1}},
+        options=options,
+    )
     return render_job_body(spec, config)
 
 
 def test_the_sdk_drives_the_double_with_jobyards_bodies(fake):
     mount = {"path": "/", "mount_path": "/jobyard", "from": "node-nfs:fs"}
     config = LeptonConfig(WORKSPACE, TOKEN, fake.url, mounts=(mount,))
-    ours = _body(config, "job-gpu", ["python", "-m", "workloads.classifier"],
-                 num_gpus=2, gpu_type="a100", platform_id="ng-1")  # fmt: skip
+    ours = _body(
+        config,
+        "job-gpu",
+        ["python", "-m", "jobyard.workloads.classifier"],
+        num_gpus=2,
+        gpu_type="a100",
+        platform_id="ng-1",
+    )
     run = _body(config, "job-run", ["sh", "-c", "echo hello from lepton"])
     long = _body(config, "job-long", ["sleep", "30"])
     result = subprocess.run(
         [str(SDK_PYTHON), str(SCRIPT), fake.url, TOKEN, WORKSPACE],
         input=json.dumps({"ours": ours, "run": run, "long": long}),
-        capture_output=True, text=True, timeout=150,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     seen = json.loads(result.stdout.strip().splitlines()[-1])
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backends.base import RunState
-from backends.lepton.state import needs_exit_code, run_status
+from jobyard.backends.base import RunState
+from jobyard.backends.lepton.state import needs_exit_code, run_status
 
 
 def job(state: str, **spec: object) -> dict:
@@ -45,14 +45,20 @@ def test_a_job_missing_from_the_list_is_lost():
 
 
 def test_queueing_says_what_it_waits_for():
-    queued = job("Queueing", resource_shape="gpu.2xa100",
-                 affinity={"allowed_dedicated_node_groups": ["ng-a"]})  # fmt: skip
+    queued = job(
+        "Queueing",
+        resource_shape="gpu.2xa100",
+        affinity={"allowed_dedicated_node_groups": ["ng-a"]},
+    )
     reason = run_status(queued).reason
     assert reason == "queued on Lepton: waiting for gpu.2xa100 capacity in node group ng-a"
     assert run_status(job("Starting")).reason.startswith("starting on Lepton")
 
 
 def test_only_stopped_and_failed_need_the_exit_code_from_the_log():
-    wanted = {s for s in ("Completed", "Running", "Stopped", "Failed", "Queueing")
-              if needs_exit_code(job(s))}  # fmt: skip
+    wanted = {
+        s
+        for s in ("Completed", "Running", "Stopped", "Failed", "Queueing")
+        if needs_exit_code(job(s))
+    }
     assert wanted == {"Stopped", "Failed"}

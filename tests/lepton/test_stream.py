@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backends.lepton.stream import exit_code, exit_line, split_log, status_line
+from jobyard.backends.lepton.stream import exit_code, exit_line, split_log, status_line
 
 LOG = (
     b"starting\n"

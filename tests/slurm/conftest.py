@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.slurm.ssh import SshRunner
+from jobyard.backends.slurm.ssh import SshRunner
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts" / "slurm"
@@ -79,8 +79,12 @@ def _node_python(base: Path) -> Path:
     and a copy of ``workloads/`` stand in for the environment a real cluster would provide.
     """
     packages = base / "pkg"
-    shutil.copytree(REPO / "workloads", packages / "workloads",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copytree(
+        REPO / "workloads",
+        packages / "jobyard" / "workloads",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    (packages / "jobyard" / "__init__.py").write_text("")
     wrapper = base / "bin" / "python"
     wrapper.parent.mkdir(mode=0o755)
     wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={packages} exec /usr/bin/python3 "$@"\n')

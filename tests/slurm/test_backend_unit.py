@@ -11,10 +11,10 @@ from typing import IO
 
 import pytest
 
-from backends.base import Handle, Offsets, RunSpec, RunState
-from backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
-from backends.slurm.backend import SlurmBackend
-from backends.slurm.parse import poll_command
+from jobyard.backends.base import Handle, Offsets, RunSpec, RunState
+from jobyard.backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
+from jobyard.backends.slurm.backend import SlurmBackend
+from jobyard.backends.slurm.parse import poll_command
 
 Answer = tuple[int, bytes, bytes]
 
@@ -44,8 +44,9 @@ class FakeShell:
 
     def sftp_walk(self, root: str) -> list[tuple[str, int, float]]:
         prefix = root + "/"
-        return sorted((p[len(prefix) :], len(d), 0.0) for p, d in self.files.items()
-                      if p.startswith(prefix))  # fmt: skip
+        return sorted(
+            (p[len(prefix) :], len(d), 0.0) for p, d in self.files.items() if p.startswith(prefix)
+        )
 
     @contextmanager
     def sftp_open(self, path: str) -> Iterator[IO[bytes]]:
@@ -67,7 +68,7 @@ SPEC = RunSpec(
     job_id="j1",
     run=2,
     action="train",
-    command=["python", "-m", "workloads.classifier"],
+    command=["python", "-m", "jobyard.workloads.classifier"],
     specs={"train": {"num_epochs": 2}},
     timeout_seconds=120,
     options={"backend_type": "slurm", "partition": "gpu"},
@@ -96,7 +97,7 @@ def test_submit_prepares_uploads_and_submits_in_three_round_trips() -> None:
     assert json.loads(files["/scratch/jy/j1/run-2/specs.json"]) == SPEC.specs
     script = files["/scratch/jy/j1/run-2/job.sh"].decode()
     assert "#SBATCH --partition=gpu\n" in script and "#SBATCH --time=3\n" in script
-    assert script.endswith("exec /opt/py -m workloads.classifier\n")
+    assert script.endswith("exec /opt/py -m jobyard.workloads.classifier\n")
     assert handle.name == "jy-j1-r2"
     assert handle.data["slurm_job_id"] == "4242"
     assert handle.data["login_node"] == "login1:22"

@@ -11,16 +11,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from backends.base import RunSpec, RunState
-from backends.slurm.parse import (
+from jobyard.backends.base import RunSpec, RunState
+from jobyard.backends.slurm.parse import (
     parse_scontrol,
     parse_squeue,
     run_state,
     scontrol_command,
     squeue_command,
 )
-from backends.slurm.sbatch import render_sbatch
-from backends.slurm.ssh import HostKeyRejected, SshRunner
+from jobyard.backends.slurm.sbatch import render_sbatch
+from jobyard.backends.slurm.ssh import HostKeyRejected, SshRunner
 from tests.slurm.conftest import SlurmCluster, free_ports
 
 pytestmark = pytest.mark.integration

@@ -15,14 +15,14 @@ import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from backends.base import RunSpec, RunState
-from backends.slurm.backend import SlurmBackend
+from jobyard.backends.base import RunSpec, RunState
+from jobyard.backends.slurm.backend import SlurmBackend
+from jobyard.workers import engine
+from jobyard.workers.context import Context
 from tests.helpers import wait_for
 from tests.integration.test_engine import train, until_status
 from tests.integration.test_job_control import epoch_events, wait_epoch
 from tests.slurm.conftest import SlurmCluster, free_ports
-from workers import engine
-from workers.context import Context
 
 pytestmark = pytest.mark.integration
 
@@ -39,8 +39,11 @@ def workspace(s: Any, cluster: SlurmCluster, **changes: Any) -> str:
         "slurm_python": str(cluster.python),
         **changes,
     }
-    body = {"name": f"cluster-{uuid.uuid4().hex[:6]}", "cloud_type": "slurm",
-            "cloud_specific_details": details}  # fmt: skip
+    body = {
+        "name": f"cluster-{uuid.uuid4().hex[:6]}",
+        "cloud_type": "slurm",
+        "cloud_specific_details": details,
+    }
     response = s.call("POST", "workspaces", json=body)
     assert response.status_code == 201, response.json
     return str(response.json["id"])
@@ -113,8 +116,11 @@ def test_cancel_on_slurm(slurm_cluster, login, worker, store) -> None:
     assert s.call("POST", f"jobs/{job_id}:cancel").status_code == 200
     until_status(s, job_id, "Canceled", timeout=60)
     slurm_id = store.jobs.find(job_id)["handle"]["data"]["slurm_job_id"]
-    wait_for(lambda: squeue_state(slurm_cluster, slurm_id) not in {"RUNNING", "PENDING"}, 30,
-             "the SLURM job to end")  # fmt: skip
+    wait_for(
+        lambda: squeue_state(slurm_cluster, slurm_id) not in {"RUNNING", "PENDING"},
+        30,
+        "the SLURM job to end",
+    )
 
 
 def test_first_login_node_unreachable_the_second_is_used(slurm_cluster, login, worker, store):
@@ -229,14 +235,22 @@ def test_submit_is_idempotent_and_results_are_read_over_sftp(slurm_cluster, sett
         "known_hosts": slurm_cluster.known_hosts.read_text(),
     }
     backend = SlurmBackend.from_config(settings, config)
-    spec = RunSpec(job_id=uuid.uuid4().hex, run=1, action="train", specs={},
-                   command=["/bin/sh", "-c", "mkdir -p c && echo hi > c/out.txt"])  # fmt: skip
+    spec = RunSpec(
+        job_id=uuid.uuid4().hex,
+        run=1,
+        action="train",
+        specs={},
+        command=["/bin/sh", "-c", "mkdir -p c && echo hi > c/out.txt"],
+    )
     try:
         first = backend.submit(spec)
         again = backend.submit(spec)  # a retried dispatch: found by name, not submitted twice
         assert again.data["slurm_job_id"] == first.data["slurm_job_id"]
-        wait_for(lambda: backend.poll([first])[first.name].state is RunState.SUCCEEDED, 30,
-                 "the run to succeed")  # fmt: skip
+        wait_for(
+            lambda: backend.poll([first])[first.name].state is RunState.SUCCEEDED,
+            30,
+            "the run to succeed",
+        )
         files = backend.list_results(first)
         assert [(f.path, f.size) for f in files] == [("c/out.txt", 3)]
         with backend.open_result(first, "c/out.txt") as f:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import RunState
-from backends.slurm.parse import (
+from jobyard.backends.base import RunState
+from jobyard.backends.slurm.parse import (
     QueueEntry,
     parse_exit_code,
     parse_scontrol,

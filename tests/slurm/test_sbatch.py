@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import Handle, RunSpec
-from backends.errors import SubmitRejected
-from backends.slurm.sbatch import render_sbatch, time_limit_minutes
+from jobyard.backends.base import Handle, RunSpec
+from jobyard.backends.errors import SubmitRejected
+from jobyard.backends.slurm.sbatch import render_sbatch, time_limit_minutes
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "slurm"
 PY = "/opt/py/bin/python3"
@@ -24,7 +24,7 @@ def _spec(**changes: object) -> RunSpec:
         job_id="6f1c2a9e-0d4b-4c1e-9a7e-1b2c3d4e5f60",
         run=1,
         action="train",
-        command=["python", "-m", "workloads.classifier"],
+        command=["python", "-m", "jobyard.workloads.classifier"],
         specs={"train": {"num_epochs": 2}},
         timeout_seconds=3600,
     )

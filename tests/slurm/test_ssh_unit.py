@@ -6,8 +6,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from backends.errors import BackendUnavailable, SubmitRejected
-from backends.slurm.ssh import Endpoint, SshRunner, load_known_hosts, load_private_key
+from jobyard.backends.errors import BackendUnavailable, SubmitRejected
+from jobyard.backends.slurm.ssh import Endpoint, SshRunner, load_known_hosts, load_private_key
 from tests.slurm.conftest import free_ports
 
 

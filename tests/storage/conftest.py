@@ -22,7 +22,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from schemas.settings import Settings
+from jobyard.schemas.settings import Settings
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = ROOT / "scripts" / "s3" / "seaweed.sh"
@@ -37,14 +37,22 @@ class S3Server:
 
     def client(self) -> Any:
         return boto3.client(
-            "s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key, region_name="us-east-1",
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
-        )  # fmt: skip
+        )
 
     def details(self, bucket: str, **extra: Any) -> dict[str, Any]:
-        return {"access_key": self.access_key, "secret_key": self.secret_key,
-                "endpoint_url": self.endpoint, "cloud_bucket_name": bucket, **extra}  # fmt: skip
+        return {
+            "access_key": self.access_key,
+            "secret_key": self.secret_key,
+            "endpoint_url": self.endpoint,
+            "cloud_bucket_name": bucket,
+            **extra,
+        }
 
 
 def _free(port: int) -> bool:
@@ -84,9 +92,13 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     if weed.is_file():
         env["WEED"] = str(weed)
     with open(data / "weed.log", "wb") as log:
-        proc = subprocess.Popen([str(SCRIPT), str(data / "data"), str(port)], env=env,
-                                stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [str(SCRIPT), str(data / "data"), str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while not _ready(url):
@@ -139,8 +151,11 @@ def seaweed_workspace(login: Any, s3_server: S3Server, bucket: str) -> Any:
     """Factory: create a seaweedfs workspace on the test's bucket for a session."""
 
     def _create(session: Any, **extra: Any) -> dict[str, Any]:
-        body = {"name": f"ws-{uuid.uuid4().hex[:6]}", "cloud_type": "seaweedfs",
-                "cloud_specific_details": s3_server.details(bucket, **extra)}  # fmt: skip
+        body = {
+            "name": f"ws-{uuid.uuid4().hex[:6]}",
+            "cloud_type": "seaweedfs",
+            "cloud_specific_details": s3_server.details(bucket, **extra),
+        }
         response = session.call("POST", "workspaces", json=body)
         assert response.status_code == 201, response.json
         created: dict[str, Any] = response.json

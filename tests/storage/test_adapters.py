@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from backends.storage import ObjectNotFound, StorageNotSupported, storage_for
-from backends.storage.file import FileStorage
-from backends.storage.s3 import S3Storage
+from jobyard.backends.storage import ObjectNotFound, StorageNotSupported, storage_for
+from jobyard.backends.storage.file import FileStorage
+from jobyard.backends.storage.s3 import S3Storage
 
 pytestmark = pytest.mark.integration
 

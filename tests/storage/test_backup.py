@@ -12,20 +12,23 @@ import uuid
 
 import pytest
 
-from backends.storage.file import FileStorage
-from schemas.experiments import REFERENCE
-from store import connect
-from store.crypto import Cipher
-from store.operations import COLLECTION as OPERATIONS
+from jobyard.backends.storage.file import FileStorage
+from jobyard.schemas.experiments import REFERENCE
+from jobyard.store import connect
+from jobyard.store.crypto import Cipher
+from jobyard.store.operations import COLLECTION as OPERATIONS
+from jobyard.workers import maintenance
 from tests.helpers import assert_error, wait_for
-from workers import maintenance
 
 pytestmark = pytest.mark.integration
 
 
 def snapshot(db):
-    return {name: list(db[name].find().sort("_id", 1))
-            for name in sorted(db.list_collection_names()) if name != OPERATIONS}  # fmt: skip
+    return {
+        name: list(db[name].find().sort("_id", 1))
+        for name in sorted(db.list_collection_names())
+        if name != OPERATIONS
+    }
 
 
 def _noop(_):
@@ -38,10 +41,15 @@ def seeded(store):
     for org in ("acme", "other"):
         user = store.accounts.ensure_user(org, "alice", is_admin=True)
         store.accounts.create_key(user)
-        details = {"access_key": "AKIA-PLAIN", "secret_key": "S3CRET", "region": "r",
-                   "bucket_name": "b"}  # fmt: skip
-        store.workspaces.create(org, user.id, {"name": "w", "cloud_type": "aws",
-                                               "cloud_specific_details": details})  # fmt: skip
+        details = {
+            "access_key": "AKIA-PLAIN",
+            "secret_key": "S3CRET",
+            "region": "r",
+            "bucket_name": "b",
+        }
+        store.workspaces.create(
+            org, user.id, {"name": "w", "cloud_type": "aws", "cloud_specific_details": details}
+        )
         dataset = {"name": "d", "type": "vlm", "format": "default", "client_secret": "hush"}
         store.datasets.create(org, user.id, dataset, "starting", False)
         store.logs.append(f"job-{org}", org, 1, 0, b"\x00binary log\xff")
@@ -67,8 +75,10 @@ def test_an_org_backup_restores_that_org_only(seeded, tmp_path):
     store = seeded
     files = FileStorage(tmp_path)
     maintenance.backup(store, files, "acme.gz", "acme", _noop)
-    other_before = {k: [d for d in v if d.get("org", d["_id"]) == "other"]
-                    for k, v in snapshot(store.db).items()}  # fmt: skip
+    other_before = {
+        k: [d for d in v if d.get("org", d["_id"]) == "other"]
+        for k, v in snapshot(store.db).items()
+    }
     acme_before = snapshot(store.db)
     store.db["datasets"].delete_many({"org": "acme"})
     store.db["workspaces"].update_many({"org": "acme"}, {"$set": {"name": "changed"}})
@@ -76,11 +86,14 @@ def test_an_org_backup_restores_that_org_only(seeded, tmp_path):
     # the operator (org None) restoring an org's backup replaces that org only, too
     maintenance.restore(store, files, "acme.gz", None, _noop)
     after = snapshot(store.db)
-    acme = lambda snap: {k: [d for d in v if d.get("org", d["_id"]) == "acme"]  # noqa: E731
-                         for k, v in snap.items()}  # fmt: skip
+
+    def acme(snap):
+        return {k: [d for d in v if d.get("org", d["_id"]) == "acme"] for k, v in snap.items()}
+
     assert acme(after) == acme(acme_before)
     assert [d["_id"] for d in after["datasets"] if d["org"] == "other"] == sorted(
-        [d["_id"] for d in other_before["datasets"]] + ["new-other"])  # fmt: skip
+        [d["_id"] for d in other_before["datasets"]] + ["new-other"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -134,8 +147,9 @@ def test_bad_backup_file_names_are_400(login, seaweed_workspace, name):
 def test_restore_of_a_missing_file_is_404_at_once(login, seaweed_workspace):
     admin = login(admin=True)
     ws = seaweed_workspace(admin)
-    response = admin.call("POST", f"workspaces/{ws['id']}:restore",
-                          json={"backup_file_name": "never-made.gz"})  # fmt: skip
+    response = admin.call(
+        "POST", f"workspaces/{ws['id']}:restore", json={"backup_file_name": "never-made.gz"}
+    )
     assert "never-made.gz" in assert_error(response, 404)["error_desc"]
     assert_error(admin.call("GET", f"workspaces/{ws['id']}:restore"), 404)
 
@@ -143,9 +157,14 @@ def test_restore_of_a_missing_file_is_404_at_once(login, seaweed_workspace):
 def _train(s, workspace):
     specs = REFERENCE.default_spec("train")
     specs["train"].update(num_epochs=2)
-    body = {"kind": "experiment", "network_arch": "classification_pyt", "action": "train",
-            "name": f"t-{uuid.uuid4().hex[:6]}", "specs": specs,
-            "workspace": workspace}  # fmt: skip
+    body = {
+        "kind": "experiment",
+        "network_arch": "classification_pyt",
+        "action": "train",
+        "name": f"t-{uuid.uuid4().hex[:6]}",
+        "specs": specs,
+        "workspace": workspace,
+    }
     response = s.call("POST", "jobs", json=body)
     assert response.status_code == 201, response.json
     job_id = response.json["id"]
@@ -175,13 +194,19 @@ def test_backup_wipe_restore_gives_back_every_document_and_downloads_work(
     worker()
     admin = login(admin=True)
     ws = seaweed_workspace(admin)
-    dataset = admin.call("POST", "datasets", json={"name": "d", "type": "vlm", "format": "default",
-                                                   "client_secret": "hush"})  # fmt: skip
+    dataset = admin.call(
+        "POST",
+        "datasets",
+        json={"name": "d", "type": "vlm", "format": "default", "client_secret": "hush"},
+    )
     assert dataset.status_code == 201
     job_id = _train(admin, ws["id"])
     # the worker copies the results to the workspace once the job is done
-    wait_for(lambda: (store.jobs.find(job_id).get("artifacts") or {}).get("complete"), 60,
-             "results uploaded to the workspace")  # fmt: skip
+    wait_for(
+        lambda: (store.jobs.find(job_id).get("artifacts") or {}).get("complete"),
+        60,
+        "results uploaded to the workspace",
+    )
     seen = admin.call("GET", f"jobs/{job_id}:file_transfers").json
     transfer = seen["transfer"]
     assert transfer["percent"] == 100.0 and transfer["files_done"] == transfer["files_total"]
@@ -190,8 +215,11 @@ def test_backup_wipe_restore_gives_back_every_document_and_downloads_work(
     assert f"results/{job_id}/model_best.npz" in keys
     before = snapshot(store.db)
 
-    started = admin.call("POST", f"workspaces/{ws['id']}:backup",
-                         json={"backup_file_name": "mongodb_backup_20251110.gz"})  # fmt: skip
+    started = admin.call(
+        "POST",
+        f"workspaces/{ws['id']}:backup",
+        json={"backup_file_name": "mongodb_backup_20251110.gz"},
+    )
     assert started.status_code == 202 and started.json["status"] == "Pending"
     op = _until_finished(admin, f"workspaces/{ws['id']}:backup")
     assert op["progress"]["documents"] == sum(len(v) for v in before.values())
@@ -203,8 +231,11 @@ def test_backup_wipe_restore_gives_back_every_document_and_downloads_work(
     store.ensure_indexes()
     admin = login(admin=True, user="rescuer")  # accounts went with the wipe
     fresh = seaweed_workspace(admin)  # TAO: a workspace on the bucket holding the backup
-    started = admin.call("POST", f"workspaces/{fresh['id']}:restore",
-                         json={"backup_file_name": "mongodb_backup_20251110.gz"})  # fmt: skip
+    started = admin.call(
+        "POST",
+        f"workspaces/{fresh['id']}:restore",
+        json={"backup_file_name": "mongodb_backup_20251110.gz"},
+    )
     assert started.status_code == 202, started.json
     _until_finished(admin, f"workspaces/{fresh['id']}:restore")
 
@@ -223,13 +254,22 @@ def _cli(settings, *args):
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOBYARD_")}
-    env.update({"JOBYARD_DATA_DIR": str(settings.data_dir),
-                "JOBYARD_MONGO_URI": str(settings.mongo_uri),
-                "JOBYARD_MONGO_DB": settings.mongo_db,
-                "JOBYARD_ENCRYPTION_KEY": str(settings.encryption_key),
-                "JOBYARD_JWT_SECRET": str(settings.jwt_secret)})  # fmt: skip
-    return subprocess.run([sys.executable, "-m", "jobyard.cli", "admin", *args], env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    env.update(
+        {
+            "JOBYARD_DATA_DIR": str(settings.data_dir),
+            "JOBYARD_MONGO_URI": str(settings.mongo_uri),
+            "JOBYARD_MONGO_DB": settings.mongo_db,
+            "JOBYARD_ENCRYPTION_KEY": str(settings.encryption_key),
+            "JOBYARD_JWT_SECRET": str(settings.jwt_secret),
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "jobyard.cli", "admin", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_admin_command_backs_up_and_restores_the_whole_deployment(seeded, settings, tmp_path):

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from schemas.cloud import MASK
-from store.fingerprint import forced
+from jobyard.schemas.cloud import MASK
+from jobyard.store.fingerprint import forced
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.integration
@@ -19,8 +19,12 @@ pytestmark = pytest.mark.integration
 def coco(s3_server, bucket):
     """A tiny COCO tree at coco/ and a folder without images at broken/."""
     client = s3_server.client()
-    for key in ("coco/annotations.json", "coco/images/a.jpg", "coco/images/b.jpg",
-                "broken/annotations.json"):  # fmt: skip
+    for key in (
+        "coco/annotations.json",
+        "coco/images/a.jpg",
+        "coco/images/b.jpg",
+        "broken/annotations.json",
+    ):
         client.put_object(Bucket=bucket, Key=key, Body=b"{}")
     return bucket
 
@@ -36,9 +40,15 @@ def ws(s, seaweed_workspace, coco):
 
 
 def _coco(ws_id, **extra):
-    return {"name": "coco-train", "type": "object_detection", "format": "coco",
-            "workspace": ws_id, "cloud_file_path": "/coco", "use_for": ["training"],
-            **extra}  # fmt: skip
+    return {
+        "name": "coco-train",
+        "type": "object_detection",
+        "format": "coco",
+        "workspace": ws_id,
+        "cloud_file_path": "/coco",
+        "use_for": ["training"],
+        **extra,
+    }
 
 
 def test_create_get_and_list_a_coco_dataset(s, ws):
@@ -57,11 +67,17 @@ def test_a_layout_without_images_is_refused_unless_validation_is_skipped(s, ws):
     body = assert_error(s.call("POST", "datasets", json=_coco(ws, cloud_file_path="broken")), 400)
     assert "missing images/" in body["error_desc"] and "skip_validation" in body["error_desc"]
     empty = assert_error(
-        s.call("POST", "datasets", json=_coco(ws, cloud_file_path="nothing", format="custom",
-                                               type="user_custom")), 400)  # fmt: skip
+        s.call(
+            "POST",
+            "datasets",
+            json=_coco(ws, cloud_file_path="nothing", format="custom", type="user_custom"),
+        ),
+        400,
+    )
     assert "nothing found" in empty["error_desc"]
-    skipped = s.call("POST", "datasets", json=_coco(ws, cloud_file_path="broken",
-                                                    skip_validation=True))  # fmt: skip
+    skipped = s.call(
+        "POST", "datasets", json=_coco(ws, cloud_file_path="broken", skip_validation=True)
+    )
     assert skipped.status_code == 201 and skipped.json["skip_validation"] is True
 
 
@@ -72,16 +88,22 @@ BAD = {
     "unknown-format": {"type": "object_detection", "format": "yolo"},
     "format-of-another-type": {"type": "object_detection", "format": "unet"},
     "unknown-intent": {"type": "object_detection", "format": "coco", "use_for": ["fun"]},
-    "repeated-intent": {"type": "object_detection", "format": "coco",
-                        "use_for": ["training", "training"]},
-    "path-without-workspace": {"type": "object_detection", "format": "coco",
-                               "cloud_file_path": "coco"},
+    "repeated-intent": {
+        "type": "object_detection",
+        "format": "coco",
+        "use_for": ["training", "training"],
+    },
+    "path-without-workspace": {
+        "type": "object_detection",
+        "format": "coco",
+        "cloud_file_path": "coco",
+    },
     "path-escape": {"type": "object_detection", "format": "coco", "cloud_file_path": "../x"},
     "not-a-url": {"type": "object_detection", "format": "coco", "url": "ftp://x/y"},
     "oversize-name": {"type": "object_detection", "format": "coco", "name": "n" * 501},
     "unknown-field": {"type": "object_detection", "format": "coco", "colour": "red"},
     "wrong-type-shared": {"type": "object_detection", "format": "coco", "shared": "maybe"},
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("body", BAD.values(), ids=BAD.keys())
@@ -116,9 +138,11 @@ def test_identical_datasets_are_refused_unless_forced(s, ws):
 
 
 def test_list_filters_sorts_and_pages(s, ws):
-    for name, dtype, fmt in [("bravo", "object_detection", "coco"),
-                             ("alpha", "segmentation", "unet"),
-                             ("charlie", "object_detection", "kitti")]:  # fmt: skip
+    for name, dtype, fmt in [
+        ("bravo", "object_detection", "coco"),
+        ("alpha", "segmentation", "unet"),
+        ("charlie", "object_detection", "kitti"),
+    ]:
         body = {"name": name, "type": dtype, "format": fmt}
         assert s.call("POST", "datasets", json=body).status_code == 201
     names = lambda q: [d["name"] for d in s.call("GET", f"datasets{q}").json["datasets"]]  # noqa: E731
@@ -147,8 +171,12 @@ def test_patch_merges_and_a_change_that_breaks_the_layout_changes_nothing(s, ws)
 
 def test_put_replaces_the_dataset(s, ws):
     ds = s.call("POST", "datasets", json=_coco(ws, description="old")).json
-    new = {"name": "now a url", "type": "object_detection", "format": "coco",
-           "url": "https://example.com/coco.tar.gz"}  # fmt: skip
+    new = {
+        "name": "now a url",
+        "type": "object_detection",
+        "format": "coco",
+        "url": "https://example.com/coco.tar.gz",
+    }
     replaced = s.call("PUT", f"datasets/{ds['id']}", json=new)
     assert replaced.status_code == 200, replaced.json
     out = replaced.json
@@ -161,16 +189,22 @@ def test_client_secret_is_encrypted_and_masked(s, store):
     ds = s.call("POST", "datasets", json=body)
     assert ds.status_code == 201 and ds.json["client_secret"] == MASK
     assert "hush-123" not in json.dumps(list(store.db["datasets"].find()), default=str)
-    patched = s.call("PATCH", f"datasets/{ds.json['id']}", json={**body, "client_secret": MASK,
-                                                                  "name": "n"})  # fmt: skip
+    patched = s.call(
+        "PATCH", f"datasets/{ds.json['id']}", json={**body, "client_secret": MASK, "name": "n"}
+    )
     assert patched.status_code == 200
     doc = store.datasets.get(s.org, ds.json["id"])
     assert store.datasets.secret(doc) == "hush-123"
 
 
 def _job_using(store, s, dataset_id, **fields):
-    return store.jobs.create(s.org, "u", {"kind": "experiment", "action": "train",
-                                          "name": "j", **fields}, "process", forced())  # fmt: skip
+    return store.jobs.create(
+        s.org,
+        "u",
+        {"kind": "experiment", "action": "train", "name": "j", **fields},
+        "process",
+        forced(),
+    )
 
 
 def test_delete_is_refused_while_an_active_job_uses_the_dataset(s, ws, store):
@@ -188,13 +222,19 @@ def test_delete_is_refused_while_an_active_job_uses_the_dataset(s, ws, store):
 
 
 def test_bulk_delete_reports_each_id(s):
-    ids = [s.call("POST", "datasets", json={"name": f"d{i}", "type": "vlm",
-                                            "format": "default"}).json["id"]
-           for i in range(2)]  # fmt: skip
+    ids = [
+        s.call("POST", "datasets", json={"name": f"d{i}", "type": "vlm", "format": "default"}).json[
+            "id"
+        ]
+        for i in range(2)
+    ]
     missing = str(uuid.uuid4())
     results = s.call("DELETE", "datasets", json={"dataset_ids": [*ids, missing]}).json["results"]
     assert [(r["id"], r["status"]) for r in results] == [
-        (ids[0], "deleted"), (ids[1], "deleted"), (missing, "not_found")]  # fmt: skip
+        (ids[0], "deleted"),
+        (ids[1], "deleted"),
+        (missing, "not_found"),
+    ]
     assert s.call("GET", "datasets").json["datasets"] == []
 
 

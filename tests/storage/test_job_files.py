@@ -11,12 +11,12 @@ import tracemalloc
 
 import pytest
 
-from api.errors import ApiError
-from api.job_files import best_model, latest_model, selection
-from backends.base import Handle
-from store.fingerprint import forced
+from jobyard.api.errors import ApiError
+from jobyard.api.job_files import best_model, latest_model, selection
+from jobyard.backends.base import Handle
+from jobyard.store.fingerprint import forced
+from jobyard.workers.maintenance import IterStream
 from tests.helpers import assert_error
-from workers.maintenance import IterStream
 
 pytestmark = pytest.mark.integration
 
@@ -40,12 +40,20 @@ def finished_job(s, store, tmp_path):
     for path, data in FILES.items():
         (results / path).parent.mkdir(parents=True, exist_ok=True)
         (results / path).write_bytes(data)
-    job = store.jobs.create(s.org, "u", {"kind": "experiment", "action": "train", "name": "j",
-                                         "specs": {"train": {"num_epochs": 2}}},
-                            "process", forced())  # fmt: skip
+    job = store.jobs.create(
+        s.org,
+        "u",
+        {
+            "kind": "experiment",
+            "action": "train",
+            "name": "j",
+            "specs": {"train": {"num_epochs": 2}},
+        },
+        "process",
+        forced(),
+    )
     handle = Handle("process", "jy-x-r1", {"results_dir": str(results)}).to_doc()
-    store.db["jobs"].update_one({"_id": job["_id"]},
-                                {"$set": {"handle": handle, "status": "Done"}})  # fmt: skip
+    store.db["jobs"].update_one({"_id": job["_id"]}, {"$set": {"handle": handle, "status": "Done"}})
     store.logs.append(job["_id"], s.org, 1, 0, b"epoch 1\n")
     store.logs.append(job["_id"], s.org, 1, 8, b"epoch 2\n")
     return job["_id"], results
@@ -60,8 +68,9 @@ def test_list_files_gives_results_and_on_request_logs_and_specs(s, finished_job)
     job_id, _ = finished_job
     plain = s.call("POST", f"jobs/{job_id}:list_files", json={})
     assert plain.status_code == 200 and sorted(plain.json) == sorted(FILES)
-    everything = s.call("POST", f"jobs/{job_id}:list_files",
-                        json={"retrieve_logs": True, "retrieve_specs": True}).json  # fmt: skip
+    everything = s.call(
+        "POST", f"jobs/{job_id}:list_files", json={"retrieve_logs": True, "retrieve_specs": True}
+    ).json
     assert set(everything) == {*FILES, "logs_from_toolkit.txt", "experiment_specs.json"}
 
 
@@ -90,8 +99,7 @@ def test_download_of_a_large_result_stays_within_a_small_memory_budget(s, finish
             out.write(block)
     tracemalloc.start()
     try:
-        response = s.client.get(s.url(f"jobs/{job_id}:download"), headers=s.headers,
-                                buffered=False)  # fmt: skip
+        response = s.client.get(s.url(f"jobs/{job_id}:download"), headers=s.headers, buffered=False)
         got = hashlib.sha256()
         # read as a client would: a streaming tar reader over the chunks as they come
         stream = io.BufferedReader(IterStream(iter(response.response)))
@@ -110,35 +118,49 @@ def test_download_of_a_large_result_stays_within_a_small_memory_budget(s, finish
 
 def test_selective_download_of_the_best_model_and_listed_files(s, finished_job):
     job_id, _ = finished_job
-    best = s.call("POST", f"jobs/{job_id}:download_selective_files",
-                  json={"best_model": True, "latest_model": False})  # fmt: skip
+    best = s.call(
+        "POST",
+        f"jobs/{job_id}:download_selective_files",
+        json={"best_model": True, "latest_model": False},
+    )
     assert best.status_code == 200
     assert _untar(best.get_data()) == {f"{job_id}/model_best.npz": b"best"}
-    some = s.call("POST", f"jobs/{job_id}:download_selective_files",
-                  json={"latest_model": True,
-                        "file_lists": ["train_summary.json", "logs_from_toolkit.txt"]})  # fmt: skip
+    some = s.call(
+        "POST",
+        f"jobs/{job_id}:download_selective_files",
+        json={"latest_model": True, "file_lists": ["train_summary.json", "logs_from_toolkit.txt"]},
+    )
     assert sorted(_untar(some.get_data())) == [
-        f"{job_id}/logs_from_toolkit.txt", f"{job_id}/model_latest.npz",
-        f"{job_id}/train_summary.json"]  # fmt: skip
+        f"{job_id}/logs_from_toolkit.txt",
+        f"{job_id}/model_latest.npz",
+        f"{job_id}/train_summary.json",
+    ]
 
 
 def test_selective_download_says_what_is_missing(s, finished_job, store):
     job_id, results = finished_job
-    body = assert_error(s.call("POST", f"jobs/{job_id}:download_selective_files",
-                               json={"file_lists": ["nope.txt"]}), 404)  # fmt: skip
+    body = assert_error(
+        s.call(
+            "POST", f"jobs/{job_id}:download_selective_files", json={"file_lists": ["nope.txt"]}
+        ),
+        404,
+    )
     assert "nope.txt" in body["error_desc"]
     assert_error(s.call("POST", f"jobs/{job_id}:download_selective_files", json={}), 400)
-    assert_error(s.call("POST", f"jobs/{job_id}:download_selective_files",
-                        json={"best_model": [1]}), 400)  # fmt: skip
+    assert_error(
+        s.call("POST", f"jobs/{job_id}:download_selective_files", json={"best_model": [1]}), 400
+    )
     (results / "model_best.npz").unlink()
-    body = assert_error(s.call("POST", f"jobs/{job_id}:download_selective_files",
-                               json={"best_model": True}), 404)  # fmt: skip
+    body = assert_error(
+        s.call("POST", f"jobs/{job_id}:download_selective_files", json={"best_model": True}), 404
+    )
     assert "best model" in body["error_desc"]
 
 
 def test_a_job_that_never_ran_has_only_its_specs(s, store):
-    job = store.jobs.create(s.org, "u", {"kind": "experiment", "action": "train"}, "process",
-                            forced())  # fmt: skip
+    job = store.jobs.create(
+        s.org, "u", {"kind": "experiment", "action": "train"}, "process", forced()
+    )
     listed = s.call("POST", f"jobs/{job['_id']}:list_files", json={"retrieve_specs": True})
     assert listed.json == ["experiment_specs.json"]
 
@@ -155,8 +177,12 @@ def test_other_orgs_jobs_unknown_jobs_and_missing_backends(login, s, finished_jo
 
 
 def test_model_choice_rules():
-    paths = ["checkpoints/epoch_002.npz", "checkpoints/epoch_010.npz", "checkpoints/epoch_9.npz",
-             "notes_best_model.txt"]  # fmt: skip
+    paths = [
+        "checkpoints/epoch_002.npz",
+        "checkpoints/epoch_010.npz",
+        "checkpoints/epoch_9.npz",
+        "notes_best_model.txt",
+    ]
     assert best_model(paths) is None  # a text file is not a model
     assert latest_model(paths) == "checkpoints/epoch_010.npz"
     assert latest_model([*paths, "model_latest.pth"]) == "model_latest.pth"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from backends.storage import (
+from jobyard.backends.storage import (
     BucketNotFound,
     ObjectNotFound,
     StorageError,
     StorageRefused,
     StorageUnreachable,
 )
-from backends.storage.s3 import classify
+from jobyard.backends.storage.s3 import classify
 
 
 def _client_error(code: str) -> ClientError:

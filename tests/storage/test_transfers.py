@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import redis as redis_lib
 
-from backends.base import Handle, ResultFile
-from backends.storage import file as file_storage
-from backends.storage.progress import Progress
-from store.fingerprint import forced
-from workers import transfers
-from workers.context import Context
+from jobyard.backends.base import Handle, ResultFile
+from jobyard.backends.storage import file as file_storage
+from jobyard.backends.storage.progress import Progress
+from jobyard.store.fingerprint import forced
+from jobyard.workers import transfers
+from jobyard.workers.context import Context
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +34,12 @@ def test_progress_reads_like_the_seed():
 
 
 def test_only_new_or_changed_files_go_up_again():
-    files = [ResultFile("a.npz", 3, 1.0), ResultFile("b.npz", 4, 2.0),
-             ResultFile(".b.npz.123.tmp", 4, 2.0), ResultFile("c.json", 1, 5.0)]  # fmt: skip
+    files = [
+        ResultFile("a.npz", 3, 1.0),
+        ResultFile("b.npz", 4, 2.0),
+        ResultFile(".b.npz.123.tmp", 4, 2.0),
+        ResultFile("c.json", 1, 5.0),
+    ]
     uploaded = {"a.npz": (3, 1.0), "b.npz": (4, 1.5)}
     assert [f.path for f in transfers.changed(files, uploaded)] == ["b.npz", "c.json"]
 
@@ -53,11 +57,15 @@ def test_progress_moves_in_the_job_during_a_slow_upload(
     details = {"path": str(bucket_dir)}
     local = {"name": "w", "cloud_type": "local", "cloud_specific_details": details}
     ws = store.workspaces.create("acme", user.id, local)
-    job = store.jobs.create("acme", user.id, {"kind": "experiment", "action": "train",
-                                              "workspace": ws.id}, "process", forced())  # fmt: skip
+    job = store.jobs.create(
+        "acme",
+        user.id,
+        {"kind": "experiment", "action": "train", "workspace": ws.id},
+        "process",
+        forced(),
+    )
     handle = Handle("process", "jy-j-r1", {"results_dir": str(results)}).to_doc()
-    store.db["jobs"].update_one({"_id": job["_id"]},
-                                {"$set": {"handle": handle, "status": "Done"}})  # fmt: skip
+    store.db["jobs"].update_one({"_id": job["_id"]}, {"$set": {"handle": handle, "status": "Done"}})
     ctx = Context(settings, store, redis_lib.Redis.from_url(redis_url), celery=None)
 
     seen: list[dict] = []
@@ -105,13 +113,20 @@ def test_schedule_throttles_running_jobs_and_always_sends_finished_ones(settings
     ctx = Context(settings, store, redis_lib.Redis.from_url(redis_url), celery=celery)
     jobs = []
     for status in ("Running", "Done"):
-        job = store.jobs.create("acme", "u", {"kind": "experiment", "action": "train",
-                                              "workspace": "w"}, "process", forced())  # fmt: skip
-        store.db["jobs"].update_one({"_id": job["_id"]},
-                                    {"$set": {"status": status, "handle": {"x": 1}}})  # fmt: skip
+        job = store.jobs.create(
+            "acme",
+            "u",
+            {"kind": "experiment", "action": "train", "workspace": "w"},
+            "process",
+            forced(),
+        )
+        store.db["jobs"].update_one(
+            {"_id": job["_id"]}, {"$set": {"status": status, "handle": {"x": 1}}}
+        )
         jobs.append(store.jobs.find(job["_id"]))
-    no_workspace = store.jobs.create("acme", "u", {"kind": "experiment", "action": "train"},
-                                     "process", forced())  # fmt: skip
+    no_workspace = store.jobs.create(
+        "acme", "u", {"kind": "experiment", "action": "train"}, "process", forced()
+    )
     assert transfers.schedule(ctx, [*jobs, no_workspace]) == 2
     assert transfers.schedule(ctx, jobs) == 1  # the running one waits for the throttle
     running, done = jobs[0]["_id"], jobs[1]["_id"]
@@ -127,8 +142,14 @@ def test_schedule_throttles_running_jobs_and_always_sends_finished_ones(settings
 def test_workspaces_without_storage_get_no_upload(settings, store, redis_url):
     ctx = Context(settings, store, redis_lib.Redis.from_url(redis_url), celery=None)
     ws = store.workspaces.create("acme", "u", {"name": "w", "cloud_type": "local"})
-    job = store.jobs.create("acme", "u", {"kind": "experiment", "action": "train",
-                                          "workspace": ws.id}, "process", forced())  # fmt: skip
-    store.db["jobs"].update_one({"_id": job["_id"]}, {"$set": {"handle": {"backend": "process",
-                                "name": "n", "data": {}}}})  # fmt: skip
+    job = store.jobs.create(
+        "acme",
+        "u",
+        {"kind": "experiment", "action": "train", "workspace": ws.id},
+        "process",
+        forced(),
+    )
+    store.db["jobs"].update_one(
+        {"_id": job["_id"]}, {"$set": {"handle": {"backend": "process", "name": "n", "data": {}}}}
+    )
     assert transfers.upload(ctx, job["_id"], final=True) == "no storage"

@@ -55,8 +55,13 @@ def test_an_unreachable_endpoint_is_named(login, s3_server, bucket):
 
 def test_aws_workspaces_with_an_endpoint_are_checked_too(login, s3_server, bucket):
     s = login()
-    details = {"access_key": s3_server.access_key, "secret_key": "wrong", "region": "us-east-1",
-               "bucket_name": bucket, "endpoint_url": s3_server.endpoint}  # fmt: skip
+    details = {
+        "access_key": s3_server.access_key,
+        "secret_key": "wrong",
+        "region": "us-east-1",
+        "bucket_name": bucket,
+        "endpoint_url": s3_server.endpoint,
+    }
     assert_error(s.call("POST", "workspaces", json=_body(details, "aws")), 400)
     details["secret_key"] = s3_server.secret_key
     assert s.call("POST", "workspaces", json=_body(details, "aws")).status_code == 201
@@ -105,8 +110,12 @@ def test_a_local_workspace_dataset_is_checked_on_disk(login, tmp_path):
     (root / "coco" / "images" / "a.jpg").write_bytes(b"x")
     body = {"name": "w", "cloud_type": "local", "cloud_specific_details": {"path": str(root)}}
     ws = s.call("POST", "workspaces", json=body).json["id"]
-    dataset = {"type": "object_detection", "format": "coco", "workspace": ws,
-               "cloud_file_path": "coco"}  # fmt: skip
+    dataset = {
+        "type": "object_detection",
+        "format": "coco",
+        "workspace": ws,
+        "cloud_file_path": "coco",
+    }
     refused = assert_error(s.call("POST", "datasets", json=dataset), 400)
     assert "missing annotations.json" in refused["error_desc"]
     (root / "coco" / "annotations.json").write_text("{}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.cloud import (
+from jobyard.schemas.cloud import (
     CLOUD_TYPES,
     MASK,
     mask,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from backends.base import RunState, RunStatus
-from schemas.job import TRANSITIONS, JobState
-from workers.decide import decide
+from jobyard.backends.base import RunState, RunStatus
+from jobyard.schemas.job import TRANSITIONS, JobState
+from jobyard.workers.decide import decide
 
 NOW = 10_000.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from schemas.events import event_text, graphical, parse_status_lines, summarize
+from jobyard.schemas.events import event_text, graphical, parse_status_lines, summarize
 
 
 def lines(*events) -> bytes:

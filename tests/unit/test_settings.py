@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.settings import Settings, SettingsError, documentation
+from jobyard.schemas.settings import Settings, SettingsError, documentation
 
 
 def test_defaults_need_no_environment():

@@ -7,8 +7,8 @@ import time
 import jwt
 import pytest
 
-from api.tokens import TokenError, Tokens
-from store.accounts import User, split_key
+from jobyard.api.tokens import TokenError, Tokens
+from jobyard.store.accounts import User, split_key
 
 USER = User("u1", "acme", "alice", "a@acme.test", True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workloads import data
+from jobyard.workloads import data
 
 
 def test_digits_load_from_the_package_normalised():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workloads import data
-from workloads.model import MLP, PARAM_NAMES
+from jobyard.workloads import data
+from jobyard.workloads.model import MLP, PARAM_NAMES
 
 
 def _tiny_batch(seed=0, n=12, features=5, classes=3):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from workloads import specs
+from jobyard.workloads import specs
 
 
 @pytest.mark.parametrize("action", specs.ACTIONS)

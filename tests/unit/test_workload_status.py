@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from workloads.status import StatusWriter
+from jobyard.workloads.status import StatusWriter
 
 
 def _lines(path):

@@ -16,4 +16,4 @@ export JY_RESULTS_DIR=/scratch/jobs/6f1c2a9e-0d4b-4c1e-9a7e-1b2c3d4e5f60/results
 export JY_RUN=1
 export JY_SPECS_FILE=/scratch/jobs/6f1c2a9e-0d4b-4c1e-9a7e-1b2c3d4e5f60/run-1/specs.json
 export JY_STATUS_FILE=/scratch/jobs/6f1c2a9e-0d4b-4c1e-9a7e-1b2c3d4e5f60/run-1/status.jsonl
-exec /opt/py/bin/python3 -m workloads.classifier
+exec /opt/py/bin/python3 -m jobyard.workloads.classifier
