@@ -11,7 +11,9 @@ from werkzeug.routing import BaseConverter
 
 from jobyard.api import auth, backups, datasets, errors, health, job_files, jobs, workspaces
 from jobyard.api.services import EXTENSION, Services
+from jobyard.api.throttle import LoginThrottle
 from jobyard.api.tokens import Tokens
+from jobyard.backends.factory import Resources
 from jobyard.schemas.common import ErrorSchema
 from jobyard.schemas.settings import Settings, SettingsError
 from jobyard.store import Store, connect
@@ -70,6 +72,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
         tokens=Tokens(jwt_secret, settings.token_ttl_seconds),
         broker_ping=broker.ping,
         celery=create_celery(settings),
+        resources=Resources(settings, store.workspaces),
+        login_throttle=LoginThrottle(
+            broker,
+            settings.login_failures_per_key,
+            settings.login_failures_per_client,
+            settings.login_failure_window_seconds,
+        ),
     )
     app.url_map.converters["id"] = IdConverter
     api = Api(app, spec_kwargs=_spec_kwargs())

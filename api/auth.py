@@ -13,11 +13,12 @@ from typing import Any
 from flask import g, request
 from flask.views import MethodView
 
-from jobyard.api.errors import Forbidden, Unauthorized
+from jobyard.api.errors import Forbidden, TooManyRequests, Unauthorized
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import principal, services
 from jobyard.api.tokens import TokenError
 from jobyard.schemas.auth import LoginResponseSchema, LoginSchema
+from jobyard.store.accounts import key_prefix
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v2", description="Authentication")
 
@@ -47,8 +48,17 @@ class Login(MethodView):
         TAO's ``ngc_key`` field so TAO scripts work unchanged.
         """
         svc = services()
+        key_id = key_prefix(body["ngc_key"])
+        client = request.remote_addr or ""
+        limited = svc.login_throttle.check(key_id, client)
+        if limited is not None:
+            raise TooManyRequests(
+                f"too many failed logins for {limited.what}; try again in {limited.retry_after} s",
+                retry_after=limited.retry_after,
+            )
         user = svc.store.accounts.authenticate(body["ngc_key"], body["ngc_org_name"])
         if user is None:
+            svc.login_throttle.failed(key_id, client)
             raise Unauthorized("invalid API key for this org")
         return {
             "user_id": user.id,

@@ -10,12 +10,12 @@ from typing import Any
 from flask.views import MethodView
 
 from jobyard.api.auth import require_admin
-from jobyard.api.datasets import storage_error, workspace_storage
-from jobyard.api.errors import Missing, ServiceUnavailable
+from jobyard.api.datasets import workspace_storage
+from jobyard.api.errors import Missing, ServiceUnavailable, annotated
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import principal, services
 from jobyard.backends.storage import ObjectNotFound, StorageError
-from jobyard.schemas.maintenance import BackupRequestSchema, OperationSchema
+from jobyard.schemas.maintenance import BackupRequestSchema, OperationSchema, OperationState
 from jobyard.store.operations import public
 from jobyard.workers.celery_app import MAINTENANCE_QUEUE
 from jobyard.workers.maintenance import TASK
@@ -38,12 +38,12 @@ def _start(action: str, org: str, workspace_id: str, file_name: str) -> dict[str
     except ObjectNotFound as e:
         raise Missing(f"no backup {file_name} in workspace {workspace_id}") from e
     except StorageError as e:
-        raise storage_error(e, f"workspace {workspace_id}") from e
+        raise annotated(e, f"workspace {workspace_id}") from e
     op = svc.store.operations.create(org, principal().user_id, action, workspace_id, file_name)
     try:
         svc.celery.send_task(TASK, args=[op["_id"]], queue=MAINTENANCE_QUEUE)
     except Exception as e:  # the broker is down: say so now rather than leave it Pending
-        svc.store.operations.finish(op["_id"], "Error", f"not queued: {e}", {})
+        svc.store.operations.finish(op["_id"], OperationState.ERROR, f"not queued: {e}", {})
         raise ServiceUnavailable(f"{action} could not be queued: the broker is unreachable") from e
     return public(op)
 

@@ -12,11 +12,10 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 
-from jobyard.api.errors import ApiError, BadRequest, ServiceUnavailable
+from jobyard.api.errors import BadRequest, annotated
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import principal, services
-from jobyard.backends.storage import Storage, StorageError, StorageUnreachable
-from jobyard.backends.storage.factory import for_workspace
+from jobyard.backends.storage import Storage, StorageError
 from jobyard.schemas.cloud import MASK
 from jobyard.schemas.common import BulkResultsSchema
 from jobyard.schemas.dataset import (
@@ -45,27 +44,10 @@ blp = Blueprint(
 WRITABLE = frozenset(DatasetPatchSchema().fields)
 
 
-class BadGateway(ApiError):
-    status = 502
-
-
 def workspace_storage(org: str, workspace_id: str) -> Storage:
     """The storage of a workspace of the caller's org (404 if not theirs)."""
     svc = services()
-    workspace = svc.store.workspaces.get(org, workspace_id)
-    details = svc.store.workspaces.credentials(org, workspace_id)
-    return for_workspace(workspace.cloud_type, details, workspace_id, svc.settings.data_dir)
-
-
-def storage_error(error: StorageError, what: str) -> ApiError:
-    """A storage failure as the client should see it: the service being down is a
-    503, the workspace being unusable (bucket, credentials, type) a 400."""
-    message = f"{what}: {error}"
-    if isinstance(error, StorageUnreachable):
-        return ServiceUnavailable(message)
-    if type(error) is StorageError:
-        return BadGateway(message)
-    return BadRequest(message)
+    return svc.resources.storage(svc.store.workspaces.config(org, workspace_id))
 
 
 def layout_problems(storage: Storage, root: str, dataset_format: str) -> list[str]:
@@ -107,7 +89,7 @@ def _status(org: str, fields: dict[str, Any]) -> str:
     try:
         problems = layout_problems(workspace_storage(org, workspace_id), root, fields["format"])
     except StorageError as e:
-        raise storage_error(e, f"cannot check the dataset in workspace {workspace_id}") from e
+        raise annotated(e, f"cannot check the dataset in workspace {workspace_id}") from e
     if problems:
         message = (
             f"{root or '/'} is not a {fields['format']} dataset: {'; '.join(problems)} "

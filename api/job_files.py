@@ -28,18 +28,10 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from jobyard.api.datasets import workspace_storage
-from jobyard.api.errors import ApiError, Missing, ServiceUnavailable
+from jobyard.api.errors import Missing
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import services
-from jobyard.backends import registry
-from jobyard.backends.base import Backend, Handle
-from jobyard.backends.errors import (
-    BackendError,
-    BackendUnavailable,
-    ResultNotFound,
-    UnknownBackend,
-    UnsupportedOperation,
-)
+from jobyard.backends.base import Handle
 from jobyard.backends.storage import StorageError
 from jobyard.backends.storage.tarstream import Member, tar_gz
 from jobyard.schemas.common import StrictSchema
@@ -76,10 +68,6 @@ ARCHIVE = {
         "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
-
-
-class NotImplementedByBackend(ApiError):
-    status = 501
 
 
 class ListFilesSchema(StrictSchema):
@@ -148,21 +136,6 @@ def selection(paths: Sequence[str], body: dict[str, Any]) -> list[str]:
 # --- where the files come from ---------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _backend(job: dict[str, Any]) -> Iterator[Backend]:
-    """The job's backend, built as a worker builds it (``jobyard.workers.context``)."""
-    svc = services()
-    kind, workspace_id = registry.split_target(job["backend"])
-    config: dict[str, Any] = {}
-    if workspace_id is not None:
-        config = svc.store.workspaces.for_backend(workspace_id)[1]
-    backend = registry.create(kind, svc.settings, config)
-    try:
-        yield backend
-    finally:
-        backend.close()
-
-
 def _log_member(org: str, job: dict[str, Any], stack: contextlib.ExitStack) -> Member:
     """The stored log, spooled to a temporary file (memory up to 1 MiB) so that its
     size is known for the tar header without holding a large log in memory."""
@@ -213,7 +186,7 @@ def _results(org: str, job: dict[str, Any], stack: contextlib.ExitStack) -> list
         return copy
     if not job.get("handle"):
         return []  # never submitted: nothing ran, nothing written
-    backend = stack.enter_context(_backend(job))
+    backend = stack.enter_context(services().resources.open_backend(job["backend"]))
     handle = Handle.from_doc(job["handle"])
     return [
         Member(item.path, item.size, item.modified, partial(backend.open_result, handle, item.path))
@@ -251,16 +224,6 @@ def _members(
     return members
 
 
-def _api_error(error: BackendError) -> ApiError:
-    if isinstance(error, ResultNotFound):
-        return Missing(str(error))
-    if isinstance(error, UnsupportedOperation):
-        return NotImplementedByBackend(str(error))
-    if isinstance(error, BackendUnavailable | UnknownBackend):
-        return ServiceUnavailable(f"the job's backend cannot be reached: {error}")
-    return ServiceUnavailable(str(error))
-
-
 def _archive(
     org: str, job_id: str, only: Callable[[list[str]], list[str]] | None = None
 ) -> Response:
@@ -269,9 +232,6 @@ def _archive(
     stack = contextlib.ExitStack()
     try:
         members = _members(org, job, stack, only)
-    except BackendError as e:
-        stack.close()
-        raise _api_error(e) from e
     except BaseException:
         stack.close()
         raise
@@ -302,11 +262,8 @@ class JobListFiles(MethodView):
         """Paths of the job's files (results; with logs and specs when asked)"""
         body = body or {"retrieve_logs": False, "retrieve_specs": False}
         job = services().store.jobs.get(org_name, job_id)
-        try:
-            with contextlib.ExitStack() as stack:
-                results = _results(org_name, job, stack)
-        except BackendError as e:
-            raise _api_error(e) from e
+        with contextlib.ExitStack() as stack:
+            results = _results(org_name, job, stack)
         extras = _extras(results, body["retrieve_logs"], body["retrieve_specs"])
         return [m.name for m in results] + extras
 

@@ -15,9 +15,11 @@ from jobyard.api.errors import BadRequest, Missing, Refused
 from jobyard.api.jobspec import resume_changes, validated_job
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import principal, services
+from jobyard.backends import registry
+from jobyard.backends.base import Capability
+from jobyard.schemas.catalog import NoWorkload
 from jobyard.schemas.common import BulkResultsSchema
 from jobyard.schemas.events import event_text
-from jobyard.schemas.experiments import BASE_EXPERIMENTS, NoWorkload, experiment_for
 from jobyard.schemas.job import (
     FINAL_STATES,
     BaseExperimentListSchema,
@@ -134,7 +136,7 @@ class BaseExperiments(MethodView):
     @blp.response(200, BaseExperimentListSchema)
     def get(self, org_name: str) -> dict[str, Any]:
         """List the base experiments jobs can start from"""
-        return {"base_experiments": [b.to_doc() for b in BASE_EXPERIMENTS.values()]}
+        return {"base_experiments": [b.to_doc() for b in services().store.catalog.list()]}
 
 
 @blp.route("/jobs:schema")
@@ -143,23 +145,24 @@ class SpecSchema(MethodView):
     @blp.response(200, SpecSchemaSchema)
     def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
         """Default specs and their JSON schema for an action"""
+        catalog = services().store.catalog
         base_id = args.get("base_experiment_id")
-        if base_id and base_id not in BASE_EXPERIMENTS:
+        if base_id and catalog.get(base_id) is None:
             raise Missing(f"base experiment {base_id} not found")
         query = {
             "base_experiment_ids": [base_id] if base_id else [],
             "network_arch": args.get("network_arch") or "classification_pyt",
         }
         try:
-            experiment = experiment_for(query)
+            experiment = catalog.for_job(query)
         except NoWorkload as e:
             raise BadRequest(str(e)) from e
-        if args["action"] not in experiment.actions:
+        action = args["action"]
+        if action not in experiment.actions:
             raise BadRequest(
-                f"action {args['action']} is not available for {experiment.name}; "
+                f"action {action} is not available for {experiment.name}; "
                 f"available: {', '.join(experiment.actions)}"
             )
-        action = args["action"]
         return {
             "default": experiment.default_spec(action),
             "schema": experiment.json_schema(action),
@@ -243,6 +246,12 @@ class JobPause(MethodView):
         if job["action"] not in PAUSABLE_ACTIONS:
             raise Refused(f"a {job['action']} job cannot be paused; only train jobs can")
         graceful = (body or {}).get("graceful", True)
+        kind = registry.split_target(job["backend"])[0]
+        if graceful and Capability.GRACEFUL_STOP not in registry.capabilities(kind):
+            raise Refused(
+                f"backend {kind} cannot stop a run gracefully (no checkpoint on the way "
+                'out); send {"graceful": false} to pause it at once'
+            )
         try:
             return public(store.jobs.request_pause(org_name, job_id, graceful))
         except Conflict as e:

@@ -10,7 +10,7 @@ from jobyard.api.errors import BadRequest
 from jobyard.api.services import Services
 from jobyard.backends import registry
 from jobyard.schemas import staging
-from jobyard.schemas.experiments import NoWorkload, experiment_for
+from jobyard.schemas.catalog import NoWorkload
 from jobyard.schemas.job import DERIVED_ACTIONS, JobState
 from jobyard.store.errors import NotFound
 from jobyard.store.fingerprint import fingerprint, forced
@@ -24,7 +24,7 @@ def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[s
     fields = dict(body)
     force = fields.pop("force_create", False)
     try:
-        experiment = experiment_for(fields)
+        experiment = svc.store.catalog.for_job(fields)
     except NoWorkload as e:
         raise BadRequest(str(e), {"network_arch": [str(e)]}) from e
     action = fields["action"]
@@ -144,7 +144,7 @@ def resume_changes(svc: Services, job: dict[str, Any], body: dict[str, Any]) -> 
     """What a resume may change: specs (validated again) and the timeout."""
     changes: dict[str, Any] = {}
     if body.get("specs"):
-        experiment = experiment_for(job)
+        experiment = svc.store.catalog.for_job(job)
         problems = experiment.validate(job["action"], body["specs"])
         if problems:
             raise BadRequest(

@@ -9,7 +9,9 @@ from typing import Any
 
 from flask import Flask, current_app, g
 
+from jobyard.api.throttle import LoginThrottle
 from jobyard.api.tokens import Principal, Tokens
+from jobyard.backends.factory import Resources
 from jobyard.schemas.settings import Settings
 from jobyard.store import Store
 
@@ -23,6 +25,8 @@ class Services:
     tokens: Tokens
     broker_ping: Callable[[], object]
     celery: Any
+    resources: Resources
+    login_throttle: LoginThrottle
 
 
 def services(app: Flask | None = None) -> Services:

@@ -11,10 +11,10 @@ from jobyard.api.errors import BadRequest
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import principal, services
 from jobyard.backends.storage.errors import StorageError
-from jobyard.backends.storage.probe import check_workspace
 from jobyard.schemas.cloud import normalise
 from jobyard.schemas.common import BulkResultsSchema
 from jobyard.schemas.workspace import (
+    WorkspaceConfig,
     WorkspaceIdsSchema,
     WorkspaceListArgsSchema,
     WorkspaceListSchema,
@@ -48,20 +48,19 @@ def _validated(merged: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-def _check_storage(fields: dict[str, Any], org: str = "", workspace_id: str = "") -> None:
-    """Refuse a workspace whose bucket cannot be reached and written, saying why
-    (on update, only when where it points changed: a rename needs no bucket)."""
+def _check_storage(fields: dict[str, Any], org: str, workspace_id: str = "") -> None:
+    """Refuse a workspace whose storage is not allowed (a local path outside the org's
+    directory), or cannot be reached and written, saying why. On update the probe runs
+    only when where it points changed: a rename needs no bucket."""
     svc = services()
-    if not svc.settings.workspace_storage_check:
-        return
     details = normalise(fields["cloud_type"], fields.get("cloud_specific_details") or {})
-    if workspace_id:
-        repo = svc.store.workspaces
-        before = repo.get(org, workspace_id).cloud_type, repo.credentials(org, workspace_id)
-        if before == (fields["cloud_type"], details):
-            return
+    candidate = WorkspaceConfig(workspace_id or "new", org, fields["cloud_type"], 0.0, details)
+    probe = svc.settings.workspace_storage_check
+    if probe and workspace_id:
+        before = svc.store.workspaces.config(org, workspace_id)
+        probe = (before.cloud_type, dict(before.details)) != (fields["cloud_type"], details)
     try:
-        check_workspace(fields["cloud_type"], details)
+        svc.resources.check_storage(candidate, probe)
     except StorageError as e:
         message = f"workspace storage check failed: {e}"
         raise BadRequest(message, {"cloud_specific_details": [message]}) from e
@@ -87,7 +86,7 @@ class WorkspaceCollection(MethodView):
         credentials are encrypted at rest and shown masked from then on.
         """
         force = body.pop("force_create", False)
-        _check_storage(body)
+        _check_storage(body, org_name)
         return services().store.workspaces.create(org_name, principal().user_id, body, force)
 
     @blp.arguments(WorkspaceIdsSchema)

@@ -20,15 +20,14 @@ from jobyard.backends.errors import UnsupportedOperation
 
 # Exit code of a workload that checkpointed and stopped on SIGTERM (EX_TEMPFAIL).
 EXIT_PAUSED = 75
-# Reason prefix of a LOST run that was not the workload's fault (node failure, preemption):
-# the engine resubmits the job from its checkpoint, up to JOBYARD_NODE_FAILURE_RETRIES times.
-TRANSIENT = "transient:"
 
 
 class Capability(enum.Enum):
+    """What a backend can do beyond the required operations, as data: consulted by the
+    API (a graceful pause is refused where it cannot be honoured) and the engine (a stop
+    falls back to a kill)."""
+
     GRACEFUL_STOP = "graceful_stop"  # delivers SIGTERM to the workload, then waits
-    LOGS_BY_OFFSET = "logs_by_offset"
-    NATIVE_TIMEOUT = "native_timeout"  # the backend itself enforces the time limit
 
 
 class RunState(enum.StrEnum):
@@ -94,6 +93,9 @@ class RunStatus:
     exit_code: int | None = None
     reason: str = ""  # why it is queued or how it ended, shown in detailed_status
     started_at: float | None = None  # when it began running, as the backend saw it
+    # A LOST run that was not the workload's fault (node failure, preemption): the engine
+    # resubmits the job from its checkpoint, up to JOBYARD_NODE_FAILURE_RETRIES times.
+    transient: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,10 @@ class SubmitRejected(BackendError):
     """Permanent: the backend refused the run (bad partition, bad image ...)."""
 
 
+class WorkspaceMissing(SubmitRejected):
+    """The workspace a backend target or a job names no longer exists."""
+
+
 class UnsupportedOperation(BackendError):
     """The backend lacks the capability the operation needs."""
 

@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from jobyard.backends.base import Backend
+from jobyard.backends.base import Backend, Capability
 from jobyard.backends.errors import UnknownBackend
 from jobyard.schemas.settings import Settings
 
@@ -70,6 +70,14 @@ def load(kind: str) -> Factory:
         found = getattr(found, part)
     factory: Factory = found
     return factory
+
+
+def capabilities(kind: str) -> frozenset[Capability]:
+    """What a backend kind can do, read from its class without building it."""
+    factory: Any = load(kind)
+    owner = getattr(factory, "__self__", factory)  # a classmethod factory: its class
+    found: frozenset[Capability] = getattr(owner, "capabilities", frozenset())
+    return found
 
 
 def create(kind: str, settings: Settings, config: Mapping[str, Any] | None = None) -> Backend:

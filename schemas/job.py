@@ -12,6 +12,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from jobyard.schemas.common import ListArgsSchema, PaginationInfoSchema, StrictSchema, Timestamp
+from jobyard.schemas.staging import scheme_problem
 
 
 class JobState(enum.StrEnum):
@@ -35,6 +36,27 @@ class JobState(enum.StrEnum):
     def active(self) -> bool:
         """A run may exist on a backend that reconcile must watch."""
         return self in ACTIVE_STATES
+
+
+class Request(enum.StrEnum):
+    """What a user asked of a running job, stored until reconcile carries it out."""
+
+    CANCEL = "cancel"
+    PAUSE = "pause"  # graceful: checkpoint, then stop
+    PAUSE_NOW = "pause_now"
+
+
+class StopReason(enum.StrEnum):
+    """Why reconcile stopped a run, recorded with the first stop signal."""
+
+    CANCEL = "cancel"
+    TIMEOUT = "timeout"
+    PAUSE = "pause"
+
+
+class StopKind(enum.StrEnum):
+    GRACEFUL = "graceful"  # SIGTERM: the workload checkpoints and exits
+    KILL = "kill"
 
 
 FINAL_STATES = frozenset({JobState.DONE, JobState.ERROR, JobState.CANCELED})
@@ -154,7 +176,6 @@ NETWORK_ARCHS = (
 )
 KINDS = ("experiment", "dataset")
 BACKEND_TYPES = ("local", "slurm", "lepton")
-URI_SCHEMES = ("aws", "azure", "lustre", "file", "seaweedfs", "https", "http")
 # Actions that read their input from parent_job_id (seed 000, "Datasets").
 DERIVED_ACTIONS = frozenset({"evaluate", "export", "inference", "gen_trt_engine", "retrain"})
 ID = validate.Length(1, 36)
@@ -162,17 +183,15 @@ DATASET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def _dataset_uri(value: str) -> None:
-    scheme, sep, rest = value.partition("://")
-    if not sep:
-        if value.startswith("/"):
-            return  # a local path, as TAO accepts
-        if DATASET_ID.fullmatch(value):
-            return  # a dataset id, checked against the org's datasets when the job is made
+    if "://" not in value:
+        if value.startswith("/") or DATASET_ID.fullmatch(value):
+            return  # a local path as TAO accepts, or a dataset id (checked against the org's)
         raise ma.ValidationError(
             "must be a dataset id, a URI (aws://, file://, ...) or an absolute path"
         )
-    if scheme not in URI_SCHEMES or not rest:
-        raise ma.ValidationError(f"scheme must be one of {', '.join(URI_SCHEMES)}")
+    problem = scheme_problem(value)
+    if problem:
+        raise ma.ValidationError(problem)
 
 
 _URI = fields.String(validate=[validate.Length(1, 2048), _dataset_uri])

@@ -3,10 +3,24 @@
 
 from __future__ import annotations
 
+import enum
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from jobyard.schemas.common import StrictSchema, Timestamp
+
+
+class OperationState(enum.StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    DONE = "Done"
+    ERROR = "Error"
+
+
+class Action(enum.StrEnum):
+    BACKUP = "backup"
+    RESTORE = "restore"
 
 
 def _inside(value: str) -> None:

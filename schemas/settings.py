@@ -73,6 +73,10 @@ def _parse_uri(*schemes: str) -> Callable[[str], str]:
     return parse
 
 
+def _parse_names(raw: str) -> tuple[str, ...]:
+    return tuple(sorted({part.strip().lower() for part in raw.split(",") if part.strip()}))
+
+
 def _setting(default: Any, parse: Callable[[str], Any] = str, doc: str = "") -> Any:
     return field(default=default, metadata={"parse": parse, "doc": doc})
 
@@ -98,6 +102,15 @@ class Settings:
         None, str, "Fernet key encrypting credentials at rest; unset = generated."
     )
     token_ttl_seconds: int = _setting(3600, _parse_int(60), "Lifetime of a login token.")
+    login_failures_per_key: int = _setting(
+        5, _parse_int(1), "Failed logins for one key id before it is held back (429)."
+    )
+    login_failures_per_client: int = _setting(
+        20, _parse_int(1), "Failed logins from one client address before it is held back."
+    )
+    login_failure_window_seconds: int = _setting(
+        300, _parse_int(1), "How long failed logins count, and how long a holdback lasts."
+    )
     max_body_bytes: int = _setting(
         1_048_576, _parse_int(1024), "Largest accepted request body; larger gets 413."
     )
@@ -121,6 +134,11 @@ class Settings:
     )
     dispatch_lease_seconds: float = _setting(
         60.0, _parse_float(1), "How long one worker owns a job's submission."
+    )
+    dispatch_attempts: int = _setting(
+        10,
+        _parse_int(1),
+        "Dispatches of one run that may die (worker killed, crash) before the job ends Error.",
     )
     submit_retries: int = _setting(
         5, _parse_int(0), "Retries of a submit that failed for a transient reason."
@@ -153,6 +171,16 @@ class Settings:
     )
     ssh_timeout_seconds: float = _setting(
         30.0, _parse_float(1), "Connect and I/O timeout of every SSH call to a login node."
+    )
+    fetch_allow_hosts: tuple[str, ...] = _setting(
+        (),
+        _parse_names,
+        "Hosts (or IPs) dataset URLs may name although they are loopback or private.",
+    )
+    local_workspace_root: Path | None = _setting(
+        None,
+        Path,
+        "Local workspaces live in <root>/<org>/ and nowhere else; unset = data dir/workspaces.",
     )
     workspace_storage_check: bool = _setting(
         True, _parse_bool, "Refuse a workspace whose bucket cannot be reached and written."
@@ -238,6 +266,10 @@ class Settings:
         return self.results_dir or self.data_dir / "runs"
 
     @property
+    def workspace_root(self) -> Path:
+        return self.local_workspace_root or self.data_dir / "workspaces"
+
+    @property
     def embedded(self) -> bool:
         return self.mongo_uri is None or self.redis_url is None
 
@@ -249,6 +281,13 @@ def documentation() -> list[tuple[str, str, str]]:
     """(variable, default, description) rows: the README's configuration table."""
     rows = []
     for f in dataclasses.fields(Settings):
-        default = "unset" if f.default is None else str(f.default)
+        value = f.default
+        default = (
+            "unset"
+            if value is None
+            else ",".join(value)
+            if isinstance(value, tuple)
+            else str(value)
+        )
         rows.append((PREFIX + f.name.upper(), default, f.metadata["doc"]))
     return rows

@@ -21,9 +21,41 @@ FIELDS = {
     "inference_dataset_uri": ("inference", "JY_INFERENCE_DATASET_DIR"),
     "calibration_dataset_uri": ("calibration", "JY_CALIBRATION_DATASET_DIR"),
 }
-PATH_SCHEMES = ("file", "lustre")
-OBJECT_SCHEMES = ("aws", "seaweedfs")
-URL_SCHEMES = ("https", "http")
+# The one table of dataset URI schemes: job validation and staging both read it.
+# scheme -> how a run gets the data: "path" (its machines see it as is), "object" (copied
+# from the job's workspace bucket) or "url" (fetched over HTTP).
+SCHEMES: dict[str, str] = {
+    "file": "path",
+    "lustre": "path",
+    "aws": "object",
+    "seaweedfs": "object",
+    "https": "url",
+    "http": "url",
+}
+# Schemes TAO documents that jobyard cannot fetch yet: refused when the job is created.
+NOT_FETCHABLE: dict[str, str] = {
+    "azure": "Azure Blob storage is not supported yet",
+    "gs": "Google Cloud Storage is not supported yet",
+    "hf": "Hugging Face datasets are not supported yet",
+}
+
+
+def scheme_problem(value: str) -> str | None:
+    """Why jobyard cannot read the dataset URI ``value``; None when it can."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        return None  # an absolute path or a dataset id, told apart by ``classify``
+    if scheme in NOT_FETCHABLE:
+        return f"{scheme}:// cannot be read: {NOT_FETCHABLE[scheme]} (readable: {_readable()})"
+    if scheme not in SCHEMES:
+        return f"unknown scheme {scheme}:// (readable: {_readable()})"
+    if not rest.strip("/"):
+        return f"{scheme}:// needs a location after it"
+    return None
+
+
+def _readable() -> str:
+    return ", ".join(f"{s}://" for s in SCHEMES)
 
 
 @dataclass(frozen=True)
@@ -53,12 +85,15 @@ def classify(slot: str, field: str, value: str) -> Source:
         if value.startswith("/"):
             return Source(slot, field, "path", value)
         return Source(slot, field, "dataset", value)
-    if scheme in PATH_SCHEMES:
+    kind = SCHEMES.get(scheme)
+    if kind == "path":
         return Source(slot, field, "path", "/" + rest.lstrip("/"))
-    if scheme in OBJECT_SCHEMES:
+    if kind == "object":
         bucket, _, key = rest.partition("/")
         return Source(slot, field, "object", key.strip("/"), bucket)
-    return Source(slot, field, "url", value)
+    if kind == "url":
+        return Source(slot, field, "url", value)
+    raise ValueError(scheme_problem(value) or f"cannot read {value!r}")
 
 
 def environment(dirs: Mapping[str, str], slots: list[Source]) -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import marshmallow as ma
@@ -11,6 +13,21 @@ from jobyard.schemas.cloud import CLOUD_TYPES, NOT_SUPPORTED, validate_details
 from jobyard.schemas.common import ListArgsSchema, PaginationInfoSchema, StrictSchema, Timestamp
 
 CLOUD_TYPE_CHOICES = sorted(CLOUD_TYPES)
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    """A workspace as backends and storage adapters see it: decrypted details, never shown.
+
+    ``version`` changes whenever the workspace does, so a backend built from it (an SSH
+    connection, an API client) is rebuilt after its credentials or hosts changed.
+    """
+
+    id: str
+    org: str
+    cloud_type: str
+    version: float
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _cloud_type(value: str) -> None:

@@ -18,9 +18,11 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from jobyard.store.errors import NotFound
+from jobyard.store.guard import guarded
 from jobyard.store.timeutil import utcnow
 
 KEY_PREFIX = "jyk"
+_NO_KEY = hashlib.sha256(b"no such key").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,12 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def key_prefix(key: str) -> str | None:
+    """The key id of a well-formed key: what failed logins are counted against."""
+    parts = split_key(key)
+    return parts[0][:32] if parts else None
+
+
 def split_key(key: str) -> tuple[str, str] | None:
     parts = key.split("_")
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
@@ -47,6 +55,7 @@ def split_key(key: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+@guarded
 class Accounts:
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self._orgs = db["orgs"]
@@ -106,7 +115,10 @@ class Accounts:
             return None
         key_id, secret = parts
         doc = self._keys.find_one({"_id": key_id, "org": org, "revoked": {"$ne": True}})
-        if doc is None or not hmac.compare_digest(doc["digest"], _digest(secret)):
+        # compared whether or not the key exists, so timing says nothing about which part
+        # of a guess was right
+        stored = doc["digest"] if doc is not None else _NO_KEY
+        if not hmac.compare_digest(stored, _digest(secret)) or doc is None:
             return None
         user = self._users.find_one({"_id": doc["user_id"], "org": org})
         return User.from_doc(user) if user else None

@@ -7,13 +7,14 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
 
 from jobyard.store.accounts import Accounts
+from jobyard.store.backups import Backups
+from jobyard.store.catalog import Catalog
 from jobyard.store.crypto import Cipher
 from jobyard.store.datasets import Datasets
-from jobyard.store.errors import Unavailable
 from jobyard.store.events import Events
+from jobyard.store.guard import guarded
 from jobyard.store.jobs import Jobs
 from jobyard.store.logs import Logs
 from jobyard.store.operations import Operations
@@ -54,11 +55,13 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
+@guarded
 class Store:
     def __init__(self, db: Database[dict[str, Any]], cipher: Cipher) -> None:
         self.db = db
         self.cipher = cipher
         self.accounts = Accounts(db)
+        self.catalog = Catalog()
         self.workspaces = Workspaces(db, cipher)
         self.datasets = Datasets(db, cipher)
         self.operations = Operations(db)
@@ -66,16 +69,14 @@ class Store:
         self.events = Events(db)
         self.logs = Logs(db)
         self.uploads = Uploads(db)
+        self.backups = Backups(db, cipher.key_text, self.ensure_indexes)
 
     def ensure_indexes(self) -> None:
         for name, indexes in INDEXES.items():
             self.db[name].create_indexes(indexes)
 
     def ping(self) -> None:
-        try:
-            self.db.client.admin.command("ping")
-        except PyMongoError as e:
-            raise Unavailable(f"MongoDB unreachable: {type(e).__name__}") from e
+        self.db.client.admin.command("ping")
 
 
 def connect(uri: str, db_name: str, cipher: Cipher, timeout_ms: int = 5000) -> Store:

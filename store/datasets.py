@@ -22,6 +22,7 @@ from jobyard.schemas.job import ACTIVE_STATES
 from jobyard.store.crypto import Cipher
 from jobyard.store.errors import Conflict, Duplicate, NotFound
 from jobyard.store.fingerprint import fingerprint, forced
+from jobyard.store.guard import guarded
 from jobyard.store.paging import Page, fetch_page
 from jobyard.store.timeutil import utcnow
 
@@ -53,6 +54,7 @@ class DatasetInUse(Conflict):
         self.job_ids = job_ids
 
 
+@guarded
 class Datasets:
     def __init__(self, db: Database[Doc], cipher: Cipher) -> None:
         self._coll = db["datasets"]

@@ -7,8 +7,9 @@ class StoreError(Exception):
     """Root of every error the store raises."""
 
 
-class NotFound(StoreError):
-    """No document with that id in the caller's org."""
+class NotFound(StoreError, LookupError):
+    """No document with that id in the caller's org (a LookupError, so layers below the
+    store, which cannot import it, can still tell "not there" from a failure)."""
 
     def __init__(self, kind: str, ident: str) -> None:
         super().__init__(f"{kind} {ident} not found")
@@ -43,5 +44,10 @@ class StaleState(Conflict):
         self.actual = actual
 
 
+class InvalidValue(StoreError):
+    """A value MongoDB cannot store (an integer past 8 bytes, a key it refuses): the
+    caller's input, refused before anything was written."""
+
+
 class Unavailable(StoreError):
-    """MongoDB cannot be reached."""
+    """MongoDB cannot be reached (or timed out): transient, try again."""

@@ -14,6 +14,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
+from jobyard.store.guard import guarded
 from jobyard.store.paging import count
 
 DUPLICATE_KEY = 11000
@@ -23,6 +24,7 @@ def event_id(job_id: str, run: int, seq: int) -> str:
     return f"{job_id}:{run:04d}:{seq:09d}"
 
 
+@guarded
 class Events:
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self._coll = db["job_events"]

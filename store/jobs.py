@@ -8,7 +8,6 @@ are never shown to clients; ``public()`` is the wire view.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,9 +16,11 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from jobyard.schemas.events import SERIES_LIMIT, Summary, graphical
-from jobyard.schemas.job import ACTIVE_STATES, JobState, sources
+from jobyard.schemas.job import ACTIVE_STATES, JobState, Request, sources
 from jobyard.store.cas import compare_and_set
 from jobyard.store.errors import Conflict, Duplicate, NotFound
+from jobyard.store.guard import guarded
+from jobyard.store.jobdoc import new_job, next_run
 from jobyard.store.paging import Page, fetch_page
 from jobyard.store.timeutil import utcnow
 
@@ -40,6 +41,7 @@ INTERNAL = frozenset(
         "requested",
         "backend",
         "dispatch_attempts",
+        "staged_run",
         "runs",
         "encryption_key",
         "events_stored",
@@ -48,6 +50,7 @@ INTERNAL = frozenset(
     }
 )
 ACTIVE = [s.value for s in ACTIVE_STATES]
+WAITING = [JobState.PENDING.value, JobState.RESUMING.value]  # states a dispatch may submit
 
 
 def public(doc: Mapping[str, Any]) -> Doc:
@@ -59,6 +62,7 @@ def public(doc: Mapping[str, Any]) -> Doc:
     return out
 
 
+@guarded
 class Jobs:
     def __init__(self, db: Database[Doc]) -> None:
         self._coll = db["jobs"]
@@ -69,28 +73,7 @@ class Jobs:
         self, org: str, user_id: str, fields: Mapping[str, Any], backend: str, fingerprint: str
     ) -> Doc:
         """Insert a Pending job; ``Duplicate`` if one with the same fingerprint exists."""
-        now = utcnow()
-        doc: Doc = {
-            **fields,
-            "fingerprint": fingerprint,
-            "_id": str(uuid.uuid4()),
-            "org": org,
-            "user_id": user_id,
-            "backend": backend,
-            "status": JobState.PENDING.value,
-            "run": 1,
-            "handle": None,
-            "submitted": False,
-            "claim_until": 0.0,
-            "offsets": {"status": 0, "log": 0, "status_lines": 0},
-            "log_bytes": 0,
-            "job_details": {"detailed_status": {"message": "waiting for a worker", "status": ""}},
-            "series": {},
-            "created_on": now,
-            "last_modified": now,
-            "enqueued_at": now,
-            "dispatch_attempts": 0,
-        }
+        doc: Doc = dict(new_job(org, user_id, fields, backend, fingerprint))
         try:
             self._coll.insert_one(doc)
         except DuplicateKeyError:
@@ -151,7 +134,7 @@ class Jobs:
             {
                 "$set": {
                     "status": JobState.CANCELING.value,
-                    "requested": "cancel",
+                    "requested": Request.CANCEL.value,
                     "last_modified": now,
                 }
             },
@@ -168,7 +151,7 @@ class Jobs:
                 "$set": {
                     "status": JobState.PAUSING.value,
                     "last_modified": utcnow(),
-                    "requested": "pause" if graceful else "pause_now",
+                    "requested": (Request.PAUSE if graceful else Request.PAUSE_NOW).value,
                 }
             },
         )
@@ -183,7 +166,7 @@ class Jobs:
             {"_id": job_id, "org": org, "run": job["run"]},
             "status",
             [JobState.PAUSED.value],
-            {"$set": {**changes, **_next_run(job["run"], "resuming from the checkpoint")}},
+            {"$set": {**changes, **next_run(job["run"], "resuming from the checkpoint")}},
         )
 
     def statuses(self, job_ids: list[str]) -> dict[str, str]:
@@ -207,7 +190,7 @@ class Jobs:
         moved on meanwhile (canceled, paused, already resubmitted)."""
         result = self._coll.update_one(
             {"_id": job_id, "status": status, "run": run},
-            {"$set": _next_run(run, message), "$inc": {"node_failures": 1}},
+            {"$set": next_run(run, message), "$inc": {"node_failures": 1}},
         )
         return result.modified_count == 1
 
@@ -234,7 +217,7 @@ class Jobs:
         return self._coll.find_one_and_update(
             {
                 "_id": job_id,
-                "status": {"$in": [JobState.PENDING.value, JobState.RESUMING.value]},
+                "status": {"$in": WAITING},
                 "submitted": False,
                 "claim_until": {"$lt": now},
             },
@@ -244,6 +227,23 @@ class Jobs:
 
     def release_claim(self, job_id: str) -> None:
         self._coll.update_one({"_id": job_id}, {"$set": {"claim_until": 0.0}})
+
+    def renew_claim(self, job_id: str, run: int, lease_seconds: float) -> bool:
+        """Keep the right to submit run ``run`` (while its datasets are copied); False once
+        the job moved on (canceled, or the run was submitted)."""
+        result = self._coll.update_one(
+            {"_id": job_id, "run": run, "submitted": False, "status": {"$in": WAITING}},
+            {"$set": {"claim_until": utcnow() + lease_seconds}},
+        )
+        return result.matched_count == 1
+
+    def mark_staged(self, job_id: str, run: int) -> bool:
+        """Run ``run``'s datasets are in place: the next dispatch submits it at once."""
+        result = self._coll.update_one(
+            {"_id": job_id, "run": run, "submitted": False},
+            {"$set": {"staged_run": run, "claim_until": 0.0}},
+        )
+        return result.modified_count == 1
 
     def set_handle(self, job_id: str, run: int, handle: Doc, message: str) -> Doc | None:
         """Record the submitted run whatever the job's state: a cancel that raced
@@ -255,6 +255,7 @@ class Jobs:
                     "handle": handle,
                     "submitted": True,
                     "claim_until": 0.0,
+                    "dispatch_attempts": 0,
                     "last_modified": utcnow(),
                     "job_details.detailed_status.message": message,
                 }
@@ -357,22 +358,3 @@ class Jobs:
 
     def reset_event_count(self, job_id: str, count: int) -> None:
         self._coll.update_one({"_id": job_id}, {"$set": {"events_stored": count}})
-
-
-def _next_run(run: int, message: str) -> Doc:
-    now = utcnow()
-    return {
-        "status": JobState.RESUMING.value,
-        "run": run + 1,
-        "handle": None,
-        "submitted": False,
-        "claim_until": 0.0,
-        "offsets": {"status": 0, "log": 0, "status_lines": 0},
-        "stop": None,
-        "requested": None,
-        "started_on": None,
-        "finished_on": None,
-        "enqueued_at": now,
-        "last_modified": now,
-        "job_details.detailed_status.message": message,
-    }

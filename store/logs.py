@@ -14,11 +14,14 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from jobyard.store.guard import guarded
+
 
 def chunk_id(job_id: str, position: int) -> str:
     return f"{job_id}:{position:015d}"
 
 
+@guarded
 class Logs:
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self._coll = db["job_logs"]

@@ -14,7 +14,9 @@ from typing import Any
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.database import Database
 
+from jobyard.schemas.maintenance import OperationState
 from jobyard.store.errors import NotFound
+from jobyard.store.guard import guarded
 from jobyard.store.timeutil import utcnow
 
 COLLECTION = "maintenance_ops"
@@ -27,6 +29,7 @@ def public(doc: Mapping[str, Any]) -> Doc:
     return out
 
 
+@guarded
 class Operations:
     def __init__(self, db: Database[Doc]) -> None:
         self._coll = db[COLLECTION]
@@ -40,7 +43,7 @@ class Operations:
             "action": action,
             "workspace": workspace,
             "backup_file_name": file_name,
-            "status": "Pending",
+            "status": OperationState.PENDING.value,
             "message": "waiting for a maintenance worker",
             "progress": {},
             "created_on": now,
@@ -74,11 +77,14 @@ class Operations:
         return self._coll.find_one_and_update(
             {
                 "_id": op_id,
-                "$or": [{"status": "Pending"}, {"status": "Running", "lease_until": {"$lt": now}}],
+                "$or": [
+                    {"status": OperationState.PENDING.value},
+                    {"status": OperationState.RUNNING.value, "lease_until": {"$lt": now}},
+                ],
             },
             {
                 "$set": {
-                    "status": "Running",
+                    "status": OperationState.RUNNING.value,
                     "started_on": now,
                     "last_modified": now,
                     "lease_until": now + lease_seconds,
@@ -91,7 +97,7 @@ class Operations:
     def progress(self, op_id: str, progress: Mapping[str, Any], lease_seconds: float) -> None:
         now = utcnow()
         self._coll.update_one(
-            {"_id": op_id, "status": "Running"},
+            {"_id": op_id, "status": OperationState.RUNNING.value},
             {
                 "$set": {
                     "progress": dict(progress),
@@ -101,13 +107,15 @@ class Operations:
             },
         )
 
-    def finish(self, op_id: str, status: str, message: str, progress: Mapping[str, Any]) -> None:
+    def finish(
+        self, op_id: str, status: OperationState, message: str, progress: Mapping[str, Any]
+    ) -> None:
         now = utcnow()
         self._coll.update_one(
             {"_id": op_id},
             {
                 "$set": {
-                    "status": status,
+                    "status": status.value,
                     "message": message,
                     "progress": dict(progress),
                     "finished_on": now,

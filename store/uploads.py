@@ -8,9 +8,12 @@ from typing import Any
 
 from pymongo.database import Database
 
+from jobyard.store.guard import guarded
+
 COLLECTION = "job_uploads"
 
 
+@guarded
 class Uploads:
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self._coll = db[COLLECTION]

@@ -19,9 +19,11 @@ from pymongo.errors import DuplicateKeyError
 
 from jobyard.schemas.cloud import mask, merge_details, normalise, patch_details, split_details
 from jobyard.schemas.job import ACTIVE_STATES
+from jobyard.schemas.workspace import WorkspaceConfig
 from jobyard.store.crypto import Cipher
 from jobyard.store.errors import Conflict, Duplicate, NotFound
 from jobyard.store.fingerprint import fingerprint, forced
+from jobyard.store.guard import guarded
 from jobyard.store.paging import Page, fetch_page
 from jobyard.store.timeutil import utcnow
 
@@ -40,6 +42,7 @@ class Workspace:
     last_modified: float
 
 
+@guarded
 class Workspaces:
     def __init__(self, db: Database[dict[str, Any]], cipher: Cipher) -> None:
         self._coll = db["workspaces"]
@@ -110,8 +113,12 @@ class Workspaces:
         secret = self._cipher.decrypt(doc["secrets_enc"]) if doc.get("secrets_enc") else {}
         return merge_details(doc.get("cloud_specific_details", {}), secret)
 
-    def for_backend(self, workspace_id: str) -> tuple[float, dict[str, Any]]:
-        """(last_modified, decrypted details) for a worker building a backend target.
+    def config(self, org: str, workspace_id: str) -> WorkspaceConfig:
+        """The workspace of ``org`` as backends and storage see it (NotFound otherwise)."""
+        return self._config(self._raw(org, workspace_id))
+
+    def for_backend(self, workspace_id: str) -> WorkspaceConfig:
+        """The workspace a job names, for a worker building its backend or storage.
 
         No org check: the job naming this workspace was checked against its org when it was
         created, and the worker acts for that job only.
@@ -119,9 +126,14 @@ class Workspaces:
         doc = self._coll.find_one({"_id": workspace_id})
         if doc is None:
             raise NotFound("workspace", workspace_id)
+        return self._config(doc)
+
+    def _config(self, doc: Mapping[str, Any]) -> WorkspaceConfig:
         secret = self._cipher.decrypt(doc["secrets_enc"]) if doc.get("secrets_enc") else {}
         details = merge_details(doc.get("cloud_specific_details", {}), secret)
-        return float(doc["last_modified"]), {"cloud_type": doc["cloud_type"], **details}
+        return WorkspaceConfig(
+            doc["_id"], doc["org"], doc["cloud_type"], float(doc["last_modified"]), details
+        )
 
     def merged_update(
         self, org: str, workspace_id: str, fields: Mapping[str, Any], *, partial: bool

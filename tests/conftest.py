@@ -54,6 +54,8 @@ def settings(tmp_path: Path, mongo_uri: str, redis_url: str) -> Settings:
         max_body_bytes=64 * 1024,
         # fake AWS credentials in API tests; tests/storage turns the check on
         workspace_storage_check=False,
+        # one Redis serves the whole session: bad logins of other tests must not add up
+        login_failures_per_client=1_000_000,
     )
 
 

@@ -9,13 +9,12 @@ from typing import Any
 
 import redis
 
-from jobyard.backends import registry
 from jobyard.backends.base import Backend
-from jobyard.backends.errors import SubmitRejected
+from jobyard.backends.factory import Resources
 from jobyard.schemas.settings import Settings
 from jobyard.store import Store, connect
 from jobyard.store.crypto import Cipher
-from jobyard.store.errors import NotFound
+from jobyard.workers import locks
 
 ATTRIBUTE = "jobyard_context"
 
@@ -26,39 +25,19 @@ class Context:
     store: Store
     redis: redis.Redis
     celery: Any
-    _backends: dict[str, tuple[float, Backend]] = field(default_factory=dict)
+    resources: Resources = field(init=False)
 
-    def backend(self, name: str) -> Backend:
-        """The backend serving target ``name``, kept per worker process so connections are
-        reused; rebuilt when the workspace it was built from changed (a new key, a new
-        login node list)."""
-        kind, workspace_id = registry.split_target(name)
-        version: float = 0.0
-        config: dict[str, Any] = {}
-        if workspace_id is not None:
-            try:
-                version, config = self.store.workspaces.for_backend(workspace_id)
-            except NotFound as e:
-                raise SubmitRejected(f"backend {name}: {e}") from e
-        cached = self._backends.get(name)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        if cached is not None:
-            cached[1].close()
-        backend = registry.create(kind, self.settings, config)
-        self._backends[name] = (version, backend)
-        return backend
+    def __post_init__(self) -> None:
+        self.resources = Resources(self.settings, self.store.workspaces)
 
-    def lock(self, name: str, seconds: float) -> bool:
-        """A Redis lease so that two ticks or reconciles of one backend never overlap."""
-        return bool(
-            self.redis.set(
-                f"jobyard:lock:{name}", os.getpid(), nx=True, px=max(1, int(seconds * 1000))
-            )
-        )
+    def backend(self, target: str) -> Backend:
+        """The backend serving ``target``, kept per worker process so connections are
+        reused; rebuilt when the workspace it was built from changed."""
+        return self.resources.backend(target)
 
-    def unlock(self, name: str) -> None:
-        self.redis.delete(f"jobyard:lock:{name}")
+    def lease(self, name: str, seconds: float) -> locks.Lease | None:
+        """A Redis lease so that two ticks, reconciles or uploads never overlap."""
+        return locks.acquire(self.redis, name, seconds)
 
 
 def context_for(app: Any) -> Context:

@@ -8,20 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobyard.backends.base import TRANSIENT, RunState, RunStatus
-from jobyard.schemas.job import JobState
-
-STOP_CANCEL = "cancel"
-STOP_TIMEOUT = "timeout"
-STOP_PAUSE = "pause"
+from jobyard.backends.base import RunState, RunStatus
+from jobyard.schemas.job import JobState, Request, StopKind, StopReason
 
 
 @dataclass(frozen=True)
 class Decision:
     target: JobState | None = None  # a state change to make
     message: str = ""  # detailed_status message to show
-    stop: str | None = None  # "graceful" or "kill": signal the run
-    stop_reason: str | None = None  # recorded with the first stop signal
+    stop: StopKind | None = None  # signal the run
+    stop_reason: StopReason | None = None  # recorded with the first stop signal
     changes: Mapping[str, Any] = field(default_factory=dict)
     resubmit: bool = False  # with target RESUMING: start run + 1 from the checkpoint
 
@@ -31,9 +27,9 @@ def _finished(job: Mapping[str, Any], status: RunStatus, retries: int) -> Decisi
     stop = job.get("stop") or {}
     if state is JobState.CANCELING:
         return Decision(JobState.CANCELED, "canceled by request")
-    if status.state is RunState.LOST and status.reason.startswith(TRANSIENT) and not stop:
+    if status.state is RunState.LOST and status.transient and not stop:
         return _after_node_failure(job, status, retries)
-    if stop.get("reason") == STOP_TIMEOUT:
+    if stop.get("reason") == StopReason.TIMEOUT:
         minutes = job.get("timeout_minutes")
         return Decision(JobState.ERROR, f"timeout: the run exceeded timeout_minutes={minutes}")
     if status.state is RunState.SUCCEEDED:
@@ -58,7 +54,7 @@ def _finished(job: Mapping[str, Any], status: RunStatus, retries: int) -> Decisi
 
 def _after_node_failure(job: Mapping[str, Any], status: RunStatus, retries: int) -> Decision:
     """Not the workload's fault: run it again from its checkpoint, a bounded number of times."""
-    why = status.reason.removeprefix(TRANSIENT).strip()
+    why = status.reason
     done = int(job.get("node_failures") or 0)
     if JobState(job["status"]) is JobState.PAUSING:
         return Decision(JobState.PAUSED, f"paused ({why}); resume continues from the checkpoint")
@@ -81,15 +77,19 @@ def decide(
     stop = job.get("stop") or {}
     if stop:
         if not stop.get("killed_at") and now - float(stop["sent_at"]) >= grace_seconds:
-            return Decision(stop="kill", message=f"{stop['reason']}: grace period over, killing")
+            return Decision(
+                stop=StopKind.KILL, message=f"{stop['reason']}: grace period over, killing"
+            )
         return Decision()
     if state is JobState.CANCELING:
-        return Decision(stop="graceful", stop_reason=STOP_CANCEL, message="canceling")
+        return Decision(stop=StopKind.GRACEFUL, stop_reason=StopReason.CANCEL, message="canceling")
     if state is JobState.PAUSING:
-        graceful = job.get("requested") != "pause_now"
+        graceful = job.get("requested") != Request.PAUSE_NOW
         message = "pausing: waiting for the checkpoint" if graceful else "pausing at once"
         return Decision(
-            stop="graceful" if graceful else "kill", stop_reason=STOP_PAUSE, message=message
+            stop=StopKind.GRACEFUL if graceful else StopKind.KILL,
+            stop_reason=StopReason.PAUSE,
+            message=message,
         )
     if state in (JobState.PENDING, JobState.RESUMING) and status.state is RunState.RUNNING:
         return Decision(
@@ -98,8 +98,8 @@ def decide(
     if state is JobState.RUNNING and _timed_out(job, now):
         minutes = job.get("timeout_minutes")
         return Decision(
-            stop="graceful",
-            stop_reason=STOP_TIMEOUT,
+            stop=StopKind.GRACEFUL,
+            stop_reason=StopReason.TIMEOUT,
             message=f"timeout_minutes={minutes} reached: stopping the run",
         )
     if state is JobState.PENDING and status.reason:

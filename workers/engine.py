@@ -9,17 +9,32 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jobyard.backends.base import Handle, Offsets, Output, RunState, RunStatus
-from jobyard.backends.errors import BackendError, BackendUnavailable
+from jobyard.backends.base import (
+    Capability,
+    Handle,
+    Offsets,
+    Output,
+    RunSpec,
+    RunState,
+    RunStatus,
+)
+from jobyard.backends.errors import (
+    BackendError,
+    BackendUnavailable,
+    SubmitRejected,
+    UnknownBackend,
+    UnsupportedOperation,
+)
 from jobyard.backends.registry import queue_for
+from jobyard.schemas.catalog import NoWorkload
 from jobyard.schemas.events import parse_status_lines, summarize
-from jobyard.schemas.experiments import NoWorkload
-from jobyard.schemas.job import JobState
+from jobyard.schemas.job import JobState, StopKind
 from jobyard.store.errors import StaleState
 from jobyard.store.timeutil import utcnow
 from jobyard.workers import enqueue, staging, transfers
 from jobyard.workers.context import Context
 from jobyard.workers.decide import Decision, decide
+from jobyard.workers.locks import Lease
 from jobyard.workers.runspec import run_spec
 
 logger = logging.getLogger(__name__)
@@ -31,21 +46,36 @@ logger = logging.getLogger(__name__)
 def dispatch(ctx: Context, job_id: str) -> str:
     """Submit the job's current run. Safe to run twice, or after a crash midway:
     the claim keeps two workers apart and the backend finds a run it already
-    started by its deterministic name."""
+    started by its deterministic name. Datasets that must be copied first are left to
+    the stage task, which dispatches the job again when they are in place."""
     job = ctx.store.jobs.claim_dispatch(job_id, ctx.settings.dispatch_lease_seconds)
     if job is None:
         return "skipped"
+    attempts = int(job.get("dispatch_attempts") or 0)
+    if attempts > ctx.settings.dispatch_attempts:
+        fail(
+            ctx,
+            job_id,
+            f"dispatch failed: {attempts - 1} attempts to submit run {job['run']} "
+            "died before it was submitted (workers killed or crashing); see the worker log",
+        )
+        return "failed"
     try:
-        spec = run_spec(job, _parent_handle(ctx, job))
+        spec = _run_spec(ctx, job)
         backend = ctx.backend(job["backend"])
-        datasets = staging.stage(ctx, job, backend, spec)
-        if datasets:
-            spec = dataclasses.replace(spec, env={**spec.env, **datasets})
+        datasets = staging.plan(ctx, job, backend, spec)
+        if datasets.copies and job.get("staged_run") != job["run"]:
+            if enqueue.stage(ctx.celery, job_id, job["backend"]):
+                return "staging"  # the claim stays: the stage task renews it
+            ctx.store.jobs.release_claim(job_id)
+            return "requeued"
+        if datasets.env:
+            spec = dataclasses.replace(spec, env={**spec.env, **datasets.env})
         handle = backend.submit(spec)
     except BackendUnavailable:
         ctx.store.jobs.release_claim(job_id)
         raise  # transient: the task retries with backoff
-    except (BackendError, NoWorkload, ValueError) as e:
+    except (SubmitRejected, UnknownBackend, UnsupportedOperation) as e:
         logger.warning("job %s: submit refused: %s", job_id, e)
         fail(ctx, job_id, f"submit failed: {e}")
         return "failed"
@@ -60,13 +90,68 @@ def dispatch(ctx: Context, job_id: str) -> str:
     return "submitted"
 
 
+class _ClaimLease:
+    """The job's dispatch claim and the staging lease, renewed together while copying."""
+
+    def __init__(self, ctx: Context, job: Mapping[str, Any], lease: Lease) -> None:
+        self._ctx, self._job_id, self._run, self._lease = ctx, job["_id"], int(job["run"]), lease
+
+    def renew(self, seconds: float | None = None) -> bool:
+        lease = self._ctx.settings.dispatch_lease_seconds
+        return self._lease.renew() and self._ctx.store.jobs.renew_claim(
+            self._job_id, self._run, lease
+        )
+
+
+def stage(ctx: Context, job_id: str) -> str:
+    """Copy the datasets of the job's current run, then dispatch it. One stage task per
+    job at a time (a lease); a crash midway leaves the claim to expire and the tick
+    dispatches the job again, which starts a new stage task that skips what is copied."""
+    lease = ctx.lease(f"stage:{job_id}", ctx.settings.dispatch_lease_seconds)
+    if lease is None:
+        return "busy"
+    try:
+        job = ctx.store.jobs.find(job_id)
+        if job is None or job.get("submitted") or job.get("staged_run") == job.get("run"):
+            return "skipped"
+        claim = _ClaimLease(ctx, job, lease)
+        if not claim.renew():
+            return "skipped"  # canceled meanwhile, or the claim went to another dispatch
+        try:
+            spec = _run_spec(ctx, job)
+            datasets = staging.plan(ctx, job, ctx.backend(job["backend"]), spec)
+            staging.copy(ctx, job_id, datasets.copies, claim)
+        except BackendUnavailable:
+            ctx.store.jobs.release_claim(job_id)
+            raise
+        except (SubmitRejected, UnknownBackend) as e:
+            logger.warning("job %s: staging refused: %s", job_id, e)
+            fail(ctx, job_id, f"submit failed: {e}")
+            return "failed"
+        if ctx.store.jobs.mark_staged(job_id, int(job["run"])):
+            enqueue.dispatch(ctx.celery, job_id, job["backend"])
+        return "staged"
+    finally:
+        lease.release()
+
+
+def _run_spec(ctx: Context, job: Mapping[str, Any]) -> RunSpec:
+    """What to start, or SubmitRejected saying why this job cannot run (anything else
+    raised here is a bug, and is logged with its traceback by the task)."""
+    try:
+        experiment = ctx.store.catalog.for_job(job)
+    except NoWorkload as e:
+        raise SubmitRejected(str(e)) from e
+    return run_spec(job, experiment, _parent_handle(ctx, job))
+
+
 def _parent_handle(ctx: Context, job: Mapping[str, Any]) -> Handle | None:
     parent_id = job.get("parent_job_id")
     if not parent_id:
         return None
     parent = ctx.store.jobs.find(parent_id)
     if parent is None or not parent.get("handle"):
-        raise ValueError(f"parent job {parent_id} has no run to read results from")
+        raise SubmitRejected(f"parent job {parent_id} has no run to read results from")
     return Handle.from_doc(parent["handle"])
 
 
@@ -101,49 +186,53 @@ def _try_transition(
 def reconcile(ctx: Context, backend_name: str) -> int:
     """One pass over every watched job of one backend: one poll and one output
     read for all of them, whatever their number. Returns jobs looked at."""
-    lease = max(ctx.settings.reconcile_interval_seconds * 5, 30.0)
-    if not ctx.lock(f"reconcile:{backend_name}", lease):
+    lease = ctx.lease(f"reconcile:{backend_name}", _reconcile_lease(ctx))
+    if lease is None:
         return 0
     try:
-        jobs = ctx.store.jobs.watched(backend_name)
-        if not jobs:
-            return 0
-        handles = [Handle.from_doc(job["handle"]) for job in jobs]
-        limit = ctx.settings.log_chunk_bytes
-        requests = [
-            (h, Offsets(j["offsets"]["status"], j["offsets"]["log"]))
-            for h, j in zip(handles, jobs, strict=True)
-        ]
-        try:
-            backend = ctx.backend(backend_name)
-            statuses = backend.poll(handles)
-            outputs = backend.read_output(requests, limit)
-        except BackendError as e:
-            # Jobs keep their state (the runs may well be fine); users see why nothing moves.
-            logger.warning("reconcile %s: %s", backend_name, e)
-            ctx.store.jobs.note_all([j["_id"] for j in jobs], f"cannot reach the backend: {e}")
-            return len(jobs)
-        _ingest(ctx, jobs, handles, outputs)
-        now = utcnow()
-        for job, handle in zip(jobs, handles, strict=True):
-            status = statuses.get(handle.name, RunStatus(RunState.LOST, reason="unknown run"))
-            drained = _drained(outputs.get(handle.name), limit)
-            if status.state.finished:
-                if not drained:
-                    continue  # finalize once every byte it wrote has been stored
-                job = ctx.store.jobs.find(job["_id"]) or job  # with this tick's events
-            decision = decide(
-                job,
-                status,
-                now,
-                ctx.settings.grace_period_seconds,
-                ctx.settings.node_failure_retries,
-            )
-            _apply(ctx, job, handle, decision)
-        transfers.schedule(ctx, jobs)  # results to the workspace (workers/transfers.py)
-        return len(jobs)
+        return _reconcile(ctx, backend_name)
     finally:
-        ctx.unlock(f"reconcile:{backend_name}")
+        lease.release()
+
+
+def _reconcile_lease(ctx: Context) -> float:
+    return max(ctx.settings.reconcile_interval_seconds * 5, 30.0)
+
+
+def _reconcile(ctx: Context, backend_name: str) -> int:
+    jobs = ctx.store.jobs.watched(backend_name)
+    if not jobs:
+        return 0
+    handles = [Handle.from_doc(job["handle"]) for job in jobs]
+    limit = ctx.settings.log_chunk_bytes
+    requests = [
+        (h, Offsets(j["offsets"]["status"], j["offsets"]["log"]))
+        for h, j in zip(handles, jobs, strict=True)
+    ]
+    try:
+        backend = ctx.backend(backend_name)
+        statuses = backend.poll(handles)
+        outputs = backend.read_output(requests, limit)
+    except BackendError as e:
+        # Jobs keep their state (the runs may well be fine); users see why nothing moves.
+        logger.warning("reconcile %s: %s", backend_name, e)
+        ctx.store.jobs.note_all([j["_id"] for j in jobs], f"cannot reach the backend: {e}")
+        return len(jobs)
+    _ingest(ctx, jobs, handles, outputs)
+    now = utcnow()
+    for job, handle in zip(jobs, handles, strict=True):
+        status = statuses.get(handle.name, RunStatus(RunState.LOST, reason="unknown run"))
+        drained = _drained(outputs.get(handle.name), limit)
+        if status.state.finished:
+            if not drained:
+                continue  # finalize once every byte it wrote has been stored
+            job = ctx.store.jobs.find(job["_id"]) or job  # with this tick's events
+        decision = decide(
+            job, status, now, ctx.settings.grace_period_seconds, ctx.settings.node_failure_retries
+        )
+        _apply(ctx, job, handle, decision)
+    transfers.schedule(ctx, jobs)  # results to the workspace (workers/transfers.py)
+    return len(jobs)
 
 
 def _drained(output: Output | None, limit: int) -> bool:
@@ -207,24 +296,26 @@ def _retain(ctx: Context, job: Mapping[str, Any], log_bytes: int, new_events: in
 def _apply(ctx: Context, job: Mapping[str, Any], handle: Handle, decision: Decision) -> None:
     job_id = job["_id"]
     if decision.stop:
+        backend = ctx.backend(job["backend"])
+        graceful = decision.stop is StopKind.GRACEFUL and backend.supports(Capability.GRACEFUL_STOP)
         try:
-            ctx.backend(job["backend"]).stop(handle, graceful=decision.stop == "graceful")
+            backend.stop(handle, graceful=graceful)
         except BackendUnavailable as e:
             logger.warning("job %s: stop failed, retrying next tick: %s", job_id, e)
             return
         now = utcnow()
         changes: dict[str, Any] = {"job_details.detailed_status.message": decision.message}
-        killed_at = now if decision.stop == "kill" else None
+        killed_at = None if graceful else now
         if decision.stop_reason:
             changes["stop"] = {
-                "reason": decision.stop_reason,
+                "reason": decision.stop_reason.value,
                 "sent_at": now,
                 "killed_at": killed_at,
             }
         elif killed_at:
             changes["stop.killed_at"] = killed_at
         ctx.store.jobs.update_fields(job_id, job["status"], changes)
-        logger.info("job %s: %s stop sent (%s)", job_id, decision.stop, decision.message)
+        logger.info("job %s: %s stop sent (%s)", job_id, decision.stop.value, decision.message)
     if decision.resubmit:
         if ctx.store.jobs.resubmit(job_id, job["status"], job["run"], decision.message):
             logger.warning("job %s: %s", job_id, decision.message)
@@ -253,7 +344,8 @@ def tick(ctx: Context) -> dict[str, int]:
     re-send dispatches MongoDB says are due, and ask each backend with jobs to
     reconcile on its own queue."""
     settings = ctx.settings
-    if not ctx.lock("tick", settings.reconcile_interval_seconds * 0.9):
+    # Never released: it expires, so ticks are at most one per interval however many beats.
+    if ctx.lease("tick", settings.reconcile_interval_seconds * 0.9) is None:
         return {"redispatched": 0, "reconciles": 0}
     redispatched = 0
     for job in ctx.store.jobs.unsubmitted(utcnow() - settings.redispatch_after_seconds):

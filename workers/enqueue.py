@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 DISPATCH = "jobyard.dispatch"
 RECONCILE = "jobyard.reconcile"
 TICK = "jobyard.tick"
+STAGE = "jobyard.stage"
 
 
 def dispatch(celery: Any, job_id: str, backend: str) -> bool:
@@ -23,5 +24,16 @@ def dispatch(celery: Any, job_id: str, backend: str) -> bool:
         celery.send_task(DISPATCH, args=[job_id], queue=queue_for(backend))
     except Exception as e:  # broker down: the tick re-sends it from MongoDB
         logger.warning("job %s: dispatch not enqueued (%s); the tick will retry", job_id, e)
+        return False
+    return True
+
+
+def stage(celery: Any, job_id: str, backend: str) -> bool:
+    """Ask for the job's datasets to be copied, on its backend's queue (the workers there
+    see its staging directory). False when the broker is down: the tick asks again."""
+    try:
+        celery.send_task(STAGE, args=[job_id], queue=queue_for(backend))
+    except Exception as e:  # broker down: the tick dispatches the job again from MongoDB
+        logger.warning("job %s: staging not enqueued (%s); the tick will retry", job_id, e)
         return False
     return True

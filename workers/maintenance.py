@@ -1,190 +1,35 @@
-"""Backup and restore of jobyard's MongoDB state to a workspace's bucket.
+"""The admins' backup and restore, run on the ``maintenance`` queue or from the command
+line: the dump itself is the store's (``store/backups.py``); this moves its bytes to and
+from a workspace's bucket or a local directory.
 
-A backup is one gzip stream of JSON lines (MongoDB extended JSON, so binary
-log chunks and numbers round-trip exactly): a header, one line per document
-(``{"c": collection, "d": document}``) and a trailer with the count, which
-tells a complete file from a truncated one. It is written while it is made
-(multipart upload), never held in memory. Documents are copied as stored:
-credentials stay encrypted, and the header records a fingerprint of the
-encryption key so that a restore with another key is refused instead of
-leaving credentials nobody can read.
-
-From the API a backup covers the caller's org; ``jobyard admin backup`` can
-cover the whole deployment. A restore replaces the documents in its scope:
-it validates the whole file first (a bad file changes nothing), then wipes
-and inserts collection by collection; running it again after a failure
-converges to the same state.
+From the API a backup covers the caller's org; ``jobyard admin backup`` can cover the
+whole deployment.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
-import hashlib
-import hmac
-import io
 import logging
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from bson import json_util
-from pymongo.client_session import ClientSession
-from pymongo.database import Database
-from pymongo.errors import PyMongoError
-
+from jobyard.backends.factory import Resources
 from jobyard.backends.storage import Storage, StorageError
-from jobyard.backends.storage.factory import for_workspace
 from jobyard.backends.storage.file import FileStorage
+from jobyard.schemas.maintenance import OperationState
 from jobyard.store import Store
+from jobyard.store.backups import BackupError, Report
 from jobyard.store.errors import NotFound
-from jobyard.store.operations import COLLECTION as OPERATIONS
+from jobyard.workers.context import Context
 
 logger = logging.getLogger(__name__)
 
 TASK = "jobyard.maintenance"
-FORMAT = "jobyard-backup/1"
-EXCLUDED = frozenset({OPERATIONS})
-ORG_KEYS = {"orgs": "_id"}  # collections whose org is not in an "org" field
-BATCH = 500
 LEASE_SECONDS = 300.0
-REPORT_EVERY = 1000
-JSON = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED, tz_aware=True)
-Report = Callable[[Mapping[str, Any]], None]
 
 
-class BackupError(Exception):
-    """The backup file cannot be restored here (wrong org, key, format, or truncated)."""
-
-
-# --- pure parts ------------------------------------------------------------------------
-
-
-def key_check(key_text: str) -> str:
-    """Names the encryption key without revealing it."""
-    return hmac.new(key_text.encode(), b"jobyard-backup", hashlib.sha256).hexdigest()[:16]
-
-
-def scope_filter(collection: str, org: str | None) -> dict[str, Any]:
-    return {} if org is None else {ORG_KEYS.get(collection, "org"): org}
-
-
-def encode(obj: Mapping[str, Any]) -> bytes:
-    return json_util.dumps(obj, json_options=JSON).encode() + b"\n"
-
-
-def decode(line: bytes) -> dict[str, Any]:
-    value = json_util.loads(line, json_options=JSON)
-    if not isinstance(value, dict):
-        raise BackupError("not a jobyard backup: a line is not a JSON object")
-    return value
-
-
-def check_header(header: Mapping[str, Any], org: str | None, key_text: str) -> None:
-    """Refuse a file that is not ours, was made with another key, or covers more
-    than the caller may replace (``org`` None: the operator, who may restore any)."""
-    if header.get("format") != FORMAT:
-        raise BackupError(f"not a jobyard backup (format {header.get('format')!r})")
-    if header.get("key_check") != key_check(key_text):
-        raise BackupError(
-            "this backup was made with another JOBYARD_ENCRYPTION_KEY; "
-            "restore it where that key is configured"
-        )
-    if org is not None and header.get("org") != org:
-        scope = f"org {header['org']}" if header.get("org") else "the whole deployment"
-        raise BackupError(
-            f"this is a backup of {scope}; it cannot be restored into org {org}"
-            + ("" if header.get("org") else " (use `jobyard admin restore`)")
-        )
-
-
-def gzip_chunks(lines: Iterable[bytes], level: int = 6) -> Iterator[bytes]:
-    out = io.BytesIO()
-    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=level, mtime=0) as gz:
-        for line in lines:
-            gz.write(line)
-            if out.tell() >= 1024 * 1024:
-                yield out.getvalue()
-                out.seek(0)
-                out.truncate()
-    yield out.getvalue()
-
-
-class IterStream(io.RawIOBase):
-    """A read-only file over an iterator of byte chunks (what upload APIs want)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._left = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._left:
-            try:
-                self._left = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(buffer), len(self._left))
-        buffer[:size] = self._left[:size]
-        self._left = self._left[size:]
-        return size
-
-
-# --- backup ----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _snapshot(db: Database[dict[str, Any]]) -> Iterator[ClientSession | None]:
-    """A snapshot session where the server offers one (replica sets), so every
-    collection is read at one instant; otherwise None (reads as they come)."""
-    try:
-        session = db.client.start_session(snapshot=True)
-        db[OPERATIONS].find_one({}, session=session)
-    except PyMongoError:
-        yield None
-        return
-    with session:
-        yield session
-
-
-def collections(db: Database[dict[str, Any]]) -> list[str]:
-    return sorted(n for n in db.list_collection_names() if n not in EXCLUDED)
-
-
-def dump_lines(
-    db: Database[dict[str, Any]], org: str | None, key_text: str, report: Report
-) -> Iterator[bytes]:
-    names = collections(db)
-    with _snapshot(db) as session:
-        yield encode(
-            {
-                "format": FORMAT,
-                "org": org,
-                "key_check": key_check(key_text),
-                "collections": names,
-                "consistent": session is not None,
-            }
-        )
-        count: dict[str, int] = {}
-        total = 0
-        for name in names:
-            cursor = db[name].find(scope_filter(name, org), session=session).sort("_id", 1)
-            for doc in cursor:
-                yield encode({"c": name, "d": doc})
-                count[name] = count.get(name, 0) + 1
-                total += 1
-                if total % REPORT_EVERY == 0:
-                    report({"documents": total, "collection": name})
-        report({"documents": total, "collections": count})
-        yield encode({"end": True, "documents": total, "collections": count})
-
-
-def backup(
-    store: Store, storage: Storage, key: str, org: str | None, report: Report
-) -> dict[str, Any]:
+def backup(store: Store, storage: Storage, key: str, org: str | None, report: Report) -> Any:
     """Write a compressed dump of ``org`` (or everything) to ``key``; returns its summary."""
     summary: dict[str, Any] = {}
 
@@ -192,116 +37,22 @@ def backup(
         summary.update(progress)
         report(summary)
 
-    lines = dump_lines(store.db, org, store.cipher.key_text, keep)
-    sent = 0
-
-    def counted(chunks: Iterator[bytes]) -> Iterator[bytes]:
-        nonlocal sent
-        for chunk in chunks:
-            sent += len(chunk)
-            yield chunk
-
-    stream = io.BufferedReader(IterStream(counted(gzip_chunks(lines))), 1024 * 1024)
-    storage.upload(key, stream)
-    summary["bytes"] = sent
-    report(summary)
+    storage.upload(key, store.backups.stream(org, keep))
     return summary
 
 
-# --- restore ---------------------------------------------------------------------------
-
-
-def _lines(source: IO[bytes]) -> Iterator[dict[str, Any]]:
-    source.seek(0)
-    try:
-        with gzip.GzipFile(fileobj=source, mode="rb") as gz:
-            for line in gz:
-                if line.strip():
-                    yield decode(line)
-    except (OSError, EOFError, ValueError) as e:
-        raise BackupError(f"the backup file is damaged or not gzip: {e}") from e
-
-
-def validate(source: IO[bytes], org: str | None, key_text: str) -> dict[str, Any]:
-    """Read the whole file once; its header, or BackupError saying what is wrong."""
-    lines = _lines(source)
-    header = next(lines, None)
-    if header is None:
-        raise BackupError("the backup file is empty")
-    check_header(header, org, key_text)
-    org = header.get("org")  # the file's scope: an org backup replaces that org only
-    total = 0
-    for item in lines:
-        if item.get("end"):
-            if item.get("documents") != total:
-                raise BackupError("the backup file is inconsistent: its count does not match")
-            return {**header, "documents": total}
-        name, doc = item.get("c"), item.get("d")
-        if not isinstance(name, str) or name in EXCLUDED or not isinstance(doc, dict):
-            raise BackupError("not a jobyard backup: a line is not a document")
-        org_key = ORG_KEYS.get(name, "org")
-        if org is not None and doc.get(org_key) != org:
-            raise BackupError(f"the backup holds a {name} document of another org")
-        total += 1
-    raise BackupError("the backup file is truncated (no end marker): was the backup finished?")
-
-
-def apply(
-    db: Database[dict[str, Any]],
-    source: IO[bytes],
-    header: Mapping[str, Any],
-    org: str | None,
-    report: Report,
-) -> dict[str, Any]:
-    """Replace the documents in scope with the file's."""
-    names = sorted({*header["collections"], *collections(db)} - EXCLUDED)
-    for name in names:
-        db[name].delete_many(scope_filter(name, org))
-    total, done = int(header["documents"]), 0
-    batch: list[dict[str, Any]] = []
-    current = ""
-    for item in _lines(source):
-        if "c" not in item:
-            continue  # header and end marker
-        if item["c"] != current or len(batch) >= BATCH:
-            if batch:
-                db[current].insert_many(batch, ordered=True)
-                done += len(batch)
-                report({"documents": done, "total": total, "collection": current})
-            batch, current = [], item["c"]
-        batch.append(item["d"])
-    if batch:
-        db[current].insert_many(batch, ordered=True)
-        done += len(batch)
-    summary = {"documents": done, "total": total}
-    report(summary)
-    return summary
-
-
-def restore(
-    store: Store, storage: Storage, key: str, org: str | None, report: Report
-) -> dict[str, Any]:
+def restore(store: Store, storage: Storage, key: str, org: str | None, report: Report) -> Any:
     """Fetch ``key`` to a temporary file, validate all of it, then apply it."""
     with tempfile.TemporaryFile() as spool:
         size = storage.download(key, spool)
         report({"bytes": size, "phase": "validating"})
-        header = validate(spool, org, store.cipher.key_text)
-        summary = apply(store.db, spool, header, header.get("org"), report)
-    store.ensure_indexes()
+        summary = store.backups.restore(spool, org, report)
     return {**summary, "bytes": size}
 
 
-# --- the task --------------------------------------------------------------------------
-
-
-def storage_of(store: Store, org: str, workspace_id: str, data_dir: Path) -> Storage:
-    workspace = store.workspaces.get(org, workspace_id)
-    details = store.workspaces.credentials(org, workspace_id)
-    return for_workspace(workspace.cloud_type, details, workspace_id, data_dir)
-
-
-def run(store: Store, data_dir: Path, op_id: str) -> str:
+def run(ctx: Context, op_id: str) -> str:
     """Carry out one requested backup or restore; its document records the outcome."""
+    store = ctx.store
     op = store.operations.claim(op_id, LEASE_SECONDS)
     if op is None:
         return "skipped"  # done, or another worker has it
@@ -311,30 +62,26 @@ def run(store: Store, data_dir: Path, op_id: str) -> str:
         store.operations.progress(op_id, progress, LEASE_SECONDS)
 
     try:
-        storage = storage_of(store, op["org"], op["workspace"], data_dir)
+        storage = ctx.resources.storage(store.workspaces.config(op["org"], op["workspace"]))
         work = backup if action == "backup" else restore
         summary = work(store, storage, op["backup_file_name"], op["org"], report)
     except (BackupError, StorageError, NotFound) as e:
         logger.warning("operation %s (%s) failed: %s", op_id, action, e)
-        store.operations.finish(op_id, "Error", f"{action} failed: {e}", {})
-        return "Error"
-    except Exception:
+        store.operations.finish(op_id, OperationState.ERROR, f"{action} failed: {e}", {})
+        return OperationState.ERROR.value
+    except Exception:  # recorded on the operation, or it would look Running forever
         logger.exception("operation %s (%s) failed", op_id, action)
-        store.operations.finish(
-            op_id, "Error", f"{action} failed: internal error; the worker log has the details", {}
-        )
-        return "Error"
-    store.operations.finish(op_id, "Done", f"{action} complete", summary)
+        message = f"{action} failed: internal error; the worker log has the details"
+        store.operations.finish(op_id, OperationState.ERROR, message, {})
+        return OperationState.ERROR.value
+    store.operations.finish(op_id, OperationState.DONE, f"{action} complete", summary)
     logger.info("operation %s (%s) done: %s", op_id, action, summary)
-    return "Done"
-
-
-# --- the command line (``jobyard admin backup|restore``) -------------------------------
+    return OperationState.DONE.value
 
 
 def command(
     store: Store,
-    data_dir: Path,
+    resources: Resources,
     action: str,
     name: str,
     *,
@@ -344,11 +91,12 @@ def command(
     only_org: str | None = None,
 ) -> dict[str, Any]:
     """Run a backup or restore now, in this process, through a workspace or a local
-    directory. The operator's scope is the whole deployment unless ``only_org``."""
+    directory (``jobyard admin backup|restore``). The operator's scope is the whole
+    deployment unless ``only_org``."""
     if directory is not None:
         storage: Storage = FileStorage(directory)
     elif workspace and org:
-        storage = storage_of(store, org, workspace, data_dir)
+        storage = resources.storage(store.workspaces.config(org, workspace))
     else:
         raise BackupError("give --dir, or --workspace with its --org")
 
@@ -356,4 +104,5 @@ def command(
         logger.info("%s: %s", action, dict(progress))
 
     work = backup if action == "backup" else restore
-    return work(store, storage, name, only_org, report)
+    result: dict[str, Any] = work(store, storage, name, only_org, report)
+    return result

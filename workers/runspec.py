@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobyard.backends.base import Handle, RunSpec
-from jobyard.schemas.experiments import experiment_for
+from jobyard.schemas.catalog import BaseExperiment
 
 
 def effective_specs(job: Mapping[str, Any]) -> dict[str, Any]:
@@ -22,8 +22,7 @@ def effective_specs(job: Mapping[str, Any]) -> dict[str, Any]:
     return specs
 
 
-def run_spec(job: Mapping[str, Any], parent: Handle | None) -> RunSpec:
-    experiment = experiment_for(job)
+def run_spec(job: Mapping[str, Any], experiment: BaseExperiment, parent: Handle | None) -> RunSpec:
     return RunSpec(
         job_id=job["_id"],
         run=int(job["run"]),

@@ -5,17 +5,21 @@ dataset in a workspace, or an ``aws://`` / ``seaweedfs://`` URI in the job's own
 workspace bucket) and public URLs are copied into the backend's staging directory, with
 the same progress fields as result uploads (``job_details.transfer``). A re-dispatch
 skips files already there with the right size, so staging is idempotent.
+
+Copying is its own task (``workers.tasks.stage``), not part of dispatch: a copy may take
+twenty minutes, longer than a dispatch may run. It renews the job's dispatch claim as it
+goes, so the tick does not dispatch the job again meanwhile, and dispatches the job once
+the copy is complete. ``plan`` (what the run's directories are) costs no copying, so the
+dispatch that submits the run computes the same directories again.
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
-import shutil
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
@@ -23,58 +27,117 @@ from typing import IO, Any
 from jobyard.backends.base import Backend, RunSpec
 from jobyard.backends.errors import BackendUnavailable, SubmitRejected
 from jobyard.backends.storage import Storage, StorageError
-from jobyard.backends.storage.base import ObjectInfo
 from jobyard.backends.storage.errors import StorageUnreachable
-from jobyard.backends.storage.factory import for_workspace
 from jobyard.backends.storage.progress import Progress
+from jobyard.backends.storage.url import fetch
 from jobyard.schemas.staging import Source, environment, sources
 from jobyard.store.errors import NotFound
 from jobyard.workers.context import Context
+from jobyard.workers.locks import Renewable
 from jobyard.workers.transfers import ProgressPublisher
 
 URL_TIMEOUT_SECONDS = 60.0
-Plan = tuple[Path, Storage, str, list[ObjectInfo]]  # target dir, storage, prefix, objects
 
 
-def stage(ctx: Context, job: Mapping[str, Any], backend: Backend, spec: RunSpec) -> dict[str, str]:
-    """Copy what needs copying; the ``JY_*_DATASET_DIR(S)`` variables for the run."""
+@dataclass(frozen=True)
+class Copy:
+    """One slot to fill: from an object prefix (``storage``) or a URL, into ``target``."""
+
+    target: Path
+    source: Source
+    storage: Storage | None = None
+
+
+@dataclass
+class Plan:
+    env: dict[str, str] = field(default_factory=dict)  # the JY_*_DATASET_DIR(S) variables
+    copies: list[Copy] = field(default_factory=list)
+
+
+def plan(ctx: Context, job: Mapping[str, Any], backend: Backend, spec: RunSpec) -> Plan:
+    """Where each of the job's datasets will be for the run, and what must be copied."""
     slots = sources(job)
     if not slots:
-        return {}
+        return Plan()
     root = backend.staging_dir(spec)
     dirs: dict[str, str] = {}
-    plans: list[Plan] = []
-    urls: list[tuple[Path, str]] = []
+    copies: list[Copy] = []
+    for source in slots:
+        resolved = _resolve(ctx, job, source)
+        if resolved.kind == "path":
+            dirs[source.slot] = resolved.value
+            continue
+        if root is None:
+            raise SubmitRejected(
+                f"{source.field}: backend {backend.name} cannot stage {_shown(resolved)}; "
+                "give a path its machines see (file:// or lustre://)"
+            )
+        target = Path(root) / source.slot
+        dirs[source.slot] = str(target)
+        storage = None if resolved.kind == "url" else _storage(ctx, job, resolved)
+        copies.append(Copy(target, resolved, storage))
+    return Plan(environment(dirs, slots), copies)
+
+
+def copy(ctx: Context, job_id: str, copies: list[Copy], lease: Renewable) -> None:
+    """Copy every slot, renewing ``lease`` (the job's claim) as progress is published."""
     try:
-        for source in slots:
-            resolved = _resolve(ctx, job, source)
-            if resolved.kind == "path":
-                dirs[source.slot] = resolved.value
-                continue
-            if root is None:
-                raise SubmitRejected(
-                    f"{source.field}: backend {backend.name} cannot stage {_shown(resolved)}; "
-                    "give a path its machines see (file:// or lustre://)"
-                )
-            target = Path(root) / source.slot
-            dirs[source.slot] = str(target)
-            if resolved.kind == "url":
-                urls.append((target, resolved.value))
+        listed = [(c, _listing(c)) for c in copies]
+        files = sum(len(objects) or 1 for _, objects in listed)
+        size = sum(o.size for _, objects in listed for o in objects)
+        publisher = ProgressPublisher(
+            ctx, job_id, Progress("download", files, size, time.monotonic()), lease
+        )
+        for item, objects in listed:
+            if item.storage is None:
+                _fetch_url(ctx, item, publisher)
             else:
-                storage = _storage(ctx, job, resolved)
-                prefix = resolved.value.strip("/")
-                listed = list(storage.list(prefix))
-                if not listed:
-                    raise SubmitRejected(f"{source.field}: nothing under {_shown(resolved)}")
-                plans.append((target, storage, prefix, listed))
-        _copy(ctx, str(job["_id"]), plans, urls)
+                _copy_objects(item, item.storage, objects, publisher)
+        publisher.publish(force=True)
     except StorageUnreachable as e:
         raise BackendUnavailable(f"datasets: {e}") from e
     except StorageError as e:
         raise SubmitRejected(f"datasets: {e}") from e
     except OSError as e:
         raise BackendUnavailable(f"datasets: cannot write the staging directory: {e}") from e
-    return environment(dirs, slots)
+
+
+def _listing(item: Copy) -> list[Any]:
+    if item.storage is None:
+        return []
+    prefix = item.source.value.strip("/")
+    objects = list(item.storage.list(prefix))
+    if not objects:
+        raise SubmitRejected(f"{item.source.field}: nothing under {_shown(item.source)}")
+    return objects
+
+
+def _copy_objects(
+    item: Copy, storage: Storage, objects: list[Any], publisher: ProgressPublisher
+) -> None:
+    prefix = item.source.value.strip("/")
+    for obj in objects:
+        relative = posixpath.relpath(obj.key, prefix) if prefix else obj.key
+        dest = item.target / relative
+        publisher.progress.begin_file(relative, obj.size)
+        if not (dest.is_file() and dest.stat().st_size == obj.size):
+            _atomic(dest, partial(storage.download, obj.key, progress=publisher.moved))
+        publisher.progress.end_file()
+        publisher.publish()
+
+
+def _fetch_url(ctx: Context, item: Copy, publisher: ProgressPublisher) -> None:
+    url = item.source.value
+    dest = item.target / (posixpath.basename(url.split("?")[0]) or "data")
+    publisher.progress.begin_file(dest.name, 0)
+    if not dest.is_file():
+        allow = ctx.settings.fetch_allow_hosts
+        fetched = partial(
+            fetch, url, allow_hosts=allow, timeout=URL_TIMEOUT_SECONDS, progress=publisher.moved
+        )
+        _atomic(dest, fetched)
+    publisher.progress.end_file()
+    publisher.publish()
 
 
 def _resolve(ctx: Context, job: Mapping[str, Any], source: Source) -> Source:
@@ -104,43 +167,23 @@ def _storage(ctx: Context, job: Mapping[str, Any], source: Source) -> Storage:
     workspace_id = source.workspace or job.get("workspace")
     if not workspace_id:
         raise SubmitRejected(f"{source.field}: {_shown(source)} needs the job's workspace")
-    _, config = ctx.store.workspaces.for_backend(str(workspace_id))
-    cloud_type = str(config.pop("cloud_type"))
+    workspace = ctx.resources.workspace(str(workspace_id))
     if source.bucket:
-        bucket = config.get("bucket_name") or config.get("cloud_bucket_name")
+        bucket = workspace.details.get("bucket_name") or workspace.details.get("cloud_bucket_name")
         if bucket != source.bucket:
             raise SubmitRejected(
                 f"{source.field}: {_shown(source)} is not in the job's workspace bucket {bucket!r}"
             )
-    return for_workspace(cloud_type, config, str(workspace_id), ctx.settings.data_dir)
+    try:
+        return ctx.resources.storage(workspace)
+    except StorageError as e:
+        raise SubmitRejected(f"{source.field}: {e}") from e
 
 
 def _shown(source: Source) -> str:
     if source.kind == "object" and source.bucket:
         return f"{source.bucket}/{source.value}"
     return source.value
-
-
-def _copy(ctx: Context, job_id: str, plans: list[Plan], urls: list[tuple[Path, str]]) -> None:
-    files = sum(len(objects) for *_, objects in plans) + len(urls)
-    size = sum(o.size for *_, objects in plans for o in objects)
-    publisher = ProgressPublisher(ctx, job_id, Progress("download", files, size, time.monotonic()))
-    for target, storage, prefix, objects in plans:
-        for item in objects:
-            relative = posixpath.relpath(item.key, prefix) if prefix else item.key
-            dest = target / relative
-            publisher.progress.begin_file(relative, item.size)
-            if not (dest.is_file() and dest.stat().st_size == item.size):
-                _atomic(dest, partial(storage.download, item.key, progress=publisher.moved))
-            publisher.progress.end_file()
-            publisher.publish()
-    for target, url in urls:
-        dest = target / (posixpath.basename(url.split("?")[0]) or "data")
-        publisher.progress.begin_file(dest.name, 0)
-        if not dest.is_file():
-            _atomic(dest, partial(_fetch, url))
-        publisher.progress.end_file()
-    publisher.publish(force=True)
 
 
 def _atomic(dest: Path, write: Callable[[IO[bytes]], Any]) -> None:
@@ -150,13 +193,3 @@ def _atomic(dest: Path, write: Callable[[IO[bytes]], Any]) -> None:
     with open(part, "wb") as out:
         write(out)
     os.replace(part, dest)
-
-
-def _fetch(url: str, out: IO[bytes]) -> None:
-    try:
-        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_SECONDS) as response:  # noqa: S310
-            shutil.copyfileobj(response, out, 1024 * 1024)
-    except urllib.error.HTTPError as e:
-        raise SubmitRejected(f"{url}: HTTP {e.code}") from e
-    except (urllib.error.URLError, TimeoutError) as e:
-        raise BackendUnavailable(f"{url}: {e}") from e

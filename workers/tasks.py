@@ -10,21 +10,43 @@ from jobyard.backends.errors import BackendError, BackendUnavailable
 from jobyard.backends.storage import StorageError
 from jobyard.workers import engine, maintenance, transfers
 from jobyard.workers.context import context_for
-from jobyard.workers.enqueue import DISPATCH, RECONCILE, TICK
+from jobyard.workers.enqueue import DISPATCH, RECONCILE, STAGE, TICK
+from jobyard.workers.retry import backoff
+
+STAGE_TIME_LIMIT = 6 * 3600  # a large dataset copy; the claim is renewed while it runs
+
+
+def _retry_or_fail(task: Any, job_id: str, error: BackendUnavailable) -> str:
+    """Retry a transient failure with backoff, or end the job Error once retries are used."""
+    ctx = context_for(task.app)
+    retries = task.request.retries
+    if retries >= ctx.settings.submit_retries:
+        engine.fail(ctx, job_id, f"backend unavailable after {retries} retries: {error}")
+        return "failed"
+    raise task.retry(exc=error, countdown=backoff(retries)) from error
 
 
 @shared_task(bind=True, name=DISPATCH, max_retries=None)
 def dispatch(self: Any, job_id: str) -> str:
-    ctx = context_for(self.app)
     try:
-        return engine.dispatch(ctx, job_id)
+        return engine.dispatch(context_for(self.app), job_id)
     except BackendUnavailable as e:
-        if self.request.retries >= ctx.settings.submit_retries:
-            engine.fail(
-                ctx, job_id, f"backend unavailable after {self.request.retries} retries: {e}"
-            )
-            return "failed"
-        raise self.retry(exc=e, countdown=min(2**self.request.retries, 60)) from e
+        return _retry_or_fail(self, job_id, e)
+
+
+@shared_task(
+    bind=True,
+    name=STAGE,
+    max_retries=None,
+    time_limit=STAGE_TIME_LIMIT,
+    soft_time_limit=STAGE_TIME_LIMIT - 60,
+)
+def stage(self: Any, job_id: str) -> str:
+    """Copy a job's datasets before its run is submitted (long: its own time limit)."""
+    try:
+        return engine.stage(context_for(self.app), job_id)
+    except BackendUnavailable as e:
+        return _retry_or_fail(self, job_id, e)
 
 
 @shared_task(bind=True, name=RECONCILE)
@@ -41,7 +63,7 @@ def tick(self: Any) -> dict[str, int]:
 def run_maintenance(self: Any, op_id: str) -> str:
     """A backup or restore: long, so it has its own queue and time limit."""
     ctx = context_for(self.app)
-    return maintenance.run(ctx.store, ctx.settings.data_dir, op_id)
+    return maintenance.run(ctx, op_id)
 
 
 @shared_task(
@@ -60,7 +82,7 @@ def upload_results(self: Any, job_id: str, final: bool = False) -> str:
     except (StorageError, BackendError) as e:
         if not final:
             return f"failed: {e}"  # the next reconcile asks again
-        raise self.retry(exc=e, countdown=min(2**self.request.retries, 60)) from e
+        raise self.retry(exc=e, countdown=backoff(self.request.retries)) from e
     if outcome == "busy" and final:
-        raise self.retry(countdown=5)
+        raise self.retry(countdown=backoff(self.request.retries, base=5.0))
     return outcome

@@ -19,15 +19,20 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import redis
+from kombu.exceptions import OperationalError
+
 from jobyard.backends.base import Backend, Handle, ResultFile
+from jobyard.backends.errors import WorkspaceMissing
 from jobyard.backends.storage import Storage, StorageNotSupported
-from jobyard.backends.storage.factory import for_workspace
-from jobyard.backends.storage.probe import checked_kind
+from jobyard.backends.storage.factory import stores_results
 from jobyard.backends.storage.progress import Progress
 from jobyard.schemas.job import ACTIVE_STATES, FINAL_STATES
+from jobyard.store.errors import StoreError
 from jobyard.store.timeutil import utcnow
 from jobyard.workers.celery_app import MAINTENANCE_QUEUE
 from jobyard.workers.context import Context
+from jobyard.workers.locks import Renewable
 
 logger = logging.getLogger(__name__)
 
@@ -49,27 +54,29 @@ def settled(status: str) -> bool:
 
 
 def schedule(ctx: Context, jobs: Sequence[Mapping[str, Any]]) -> int:
-    """Reconcile hook: ask for uploads of the jobs that have a workspace. Never raises:
-    a copy that cannot be asked for now is asked for at the next reconcile."""
+    """Reconcile hook: ask for uploads of the jobs that have a workspace. A copy that
+    cannot be asked for now (Redis or MongoDB unreachable) is asked for at the next
+    reconcile; anything else is a bug and propagates."""
     try:
-        ids = [j["_id"] for j in jobs if j.get("workspace") and j.get("handle")]
-        if not ids:
-            return 0
-        status = ctx.store.jobs.statuses(ids)
-        sent = 0
-        for job_id, state in status.items():
-            final = settled(state)
-            throttle = f"jobyard:upload-asked:{job_id}"
-            if not final and not ctx.redis.set(
-                throttle, 1, nx=True, px=int(THROTTLE_SECONDS * 1000)
-            ):
-                continue
-            ctx.celery.send_task(TASK, args=[job_id, final], queue=MAINTENANCE_QUEUE)
-            sent += 1
-        return sent
-    except Exception as e:
-        logger.warning("result uploads not scheduled this time: %s", e)
+        return _schedule(ctx, jobs)
+    except (redis.RedisError, OperationalError, StoreError):
+        logger.warning("result uploads not scheduled this time", exc_info=True)
         return 0
+
+
+def _schedule(ctx: Context, jobs: Sequence[Mapping[str, Any]]) -> int:
+    ids = [j["_id"] for j in jobs if j.get("workspace") and j.get("handle")]
+    if not ids:
+        return 0
+    sent = 0
+    for job_id, state in ctx.store.jobs.statuses(ids).items():
+        final = settled(state)
+        throttle = f"jobyard:upload-asked:{job_id}"
+        if not final and not ctx.redis.set(throttle, 1, nx=True, px=int(THROTTLE_SECONDS * 1000)):
+            continue
+        ctx.celery.send_task(TASK, args=[job_id, final], queue=MAINTENANCE_QUEUE)
+        sent += 1
+    return sent
 
 
 def _temporary(path: str) -> bool:
@@ -80,11 +87,10 @@ def _temporary(path: str) -> bool:
 def _storage(ctx: Context, workspace_id: str) -> Storage:
     """Where the job's results go; StorageNotSupported when its workspace keeps none
     (SLURM, Azure for now, or a local workspace without a path of its own)."""
-    _, config = ctx.store.workspaces.for_backend(workspace_id)
-    cloud_type = str(config.pop("cloud_type"))
-    if checked_kind(cloud_type, config) is None:
+    workspace = ctx.resources.workspace(workspace_id)
+    if not stores_results(workspace):
         raise StorageNotSupported(f"workspace {workspace_id} has no storage for results")
-    return for_workspace(cloud_type, config, workspace_id, ctx.settings.data_dir)
+    return ctx.resources.storage(workspace)
 
 
 def changed(
@@ -97,12 +103,16 @@ def changed(
 
 
 class ProgressPublisher:
-    """Writes the progress into the job document, at most every PUBLISH_SECONDS."""
+    """Writes the progress into the job document, at most every PUBLISH_SECONDS, and
+    renews the lease of the copy (if any) each time, so a long copy keeps it."""
 
-    def __init__(self, ctx: Context, job_id: str, progress: Progress) -> None:
+    def __init__(
+        self, ctx: Context, job_id: str, progress: Progress, lease: Renewable | None = None
+    ) -> None:
         self._jobs = ctx.store.jobs
         self._job_id = job_id
         self.progress = progress
+        self._lease = lease
         self._last = 0.0
 
     def moved(self, count: int) -> None:
@@ -115,6 +125,8 @@ class ProgressPublisher:
             self._last = now
             snapshot = {**self.progress.snapshot(now), "updated_on": utcnow()}
             self._jobs.set_transfer(self._job_id, snapshot)
+            if self._lease is not None:
+                self._lease.renew()
 
 
 def _copy(
@@ -124,11 +136,12 @@ def _copy(
     backend: Backend,
     handle: Handle,
     todo: Sequence[ResultFile],
+    lease: Renewable,
 ) -> None:
     """Upload ``todo`` one file after another, recording each in the manifest."""
     job_id = job["_id"]
     progress = Progress("upload", len(todo), sum(f.size for f in todo), time.monotonic())
-    publisher = ProgressPublisher(ctx, job_id, progress)
+    publisher = ProgressPublisher(ctx, job_id, progress, lease)
     for item in todo:
         progress.begin_file(item.path, item.size)
         publisher.publish(force=True)
@@ -154,7 +167,8 @@ def _mark_complete(ctx: Context, job: Mapping[str, Any], files: Sequence[ResultF
 
 def upload(ctx: Context, job_id: str, final: bool) -> str:
     """Copy the job's new or changed result files to its workspace."""
-    if not ctx.lock(f"upload:{job_id}", LEASE_SECONDS):
+    lease = ctx.lease(f"upload:{job_id}", LEASE_SECONDS)
+    if lease is None:
         return "busy"
     try:
         job = ctx.store.jobs.find(job_id)
@@ -164,15 +178,17 @@ def upload(ctx: Context, job_id: str, final: bool) -> str:
             storage = _storage(ctx, job["workspace"])
         except StorageNotSupported:
             return "no storage"  # e.g. a SLURM workspace: results stay on the cluster
+        except WorkspaceMissing:
+            return "no workspace"
         handle = Handle.from_doc(job["handle"])
         backend = ctx.backend(job["backend"])
         files = backend.list_results(handle)
         todo = changed(files, ctx.store.uploads.uploaded(job_id))
         if todo:
-            _copy(ctx, job, storage, backend, handle, todo)
+            _copy(ctx, job, storage, backend, handle, todo, lease)
         if final and job["status"] in FINAL:  # a paused job will write more
             _mark_complete(ctx, job, files)
         logger.info("job %s: %d result files uploaded", job_id, len(todo))
         return f"uploaded {len(todo)}"
     finally:
-        ctx.unlock(f"upload:{job_id}")
+        lease.release()

@@ -36,7 +36,7 @@ from jobyard.backends.kubernetes.client import Api
 from jobyard.backends.kubernetes.config import KubeConfig
 from jobyard.backends.output import output_chunk, read_chunk
 from jobyard.backends.process import layout
-from jobyard.backends.process.files import write_json_atomic
+from jobyard.backends.process.files import write_json
 from jobyard.backends.results import list_local, open_local, results_root
 from jobyard.schemas.settings import Settings
 
@@ -54,9 +54,7 @@ class _Seen:
 
 class KubernetesBackend(Backend):
     name: ClassVar[str] = "kubernetes"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.GRACEFUL_STOP, Capability.LOGS_BY_OFFSET, Capability.NATIVE_TIMEOUT}
-    )
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.GRACEFUL_STOP})
 
     def __init__(self, api: Api, kube: KubeConfig, results_root: Path) -> None:
         self.api = api
@@ -113,7 +111,7 @@ class KubernetesBackend(Backend):
         try:
             results_dir.mkdir(parents=True, exist_ok=True)
             run_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(layout.specs_file(run_dir), dict(spec.specs))
+            write_json(layout.specs_file(run_dir), dict(spec.specs))
         except (TypeError, ValueError) as e:
             raise SubmitRejected(f"run {spec.name}: specs are not JSON: {e}") from e
         except OSError as e:

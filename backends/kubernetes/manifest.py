@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from jobyard.backends import contract
 from jobyard.backends.base import EXIT_PAUSED, RunSpec
 from jobyard.backends.errors import SubmitRejected
 from jobyard.backends.kubernetes.config import KubeConfig
@@ -37,7 +38,6 @@ JOB_ID = "jobyard.io/job-id"
 RUN = "jobyard.io/run"
 RUN_NAME = "jobyard.io/run-name"
 ORG = "jobyard.io/org"
-SECRET_PREFIX = "JOBYARD_"
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9_.-]")
@@ -60,7 +60,7 @@ def pod_job_dir(config: KubeConfig, job_id: str) -> str:
 
 
 def pod_results_dir(config: KubeConfig, job_id: str) -> str:
-    return posixpath.join(pod_job_dir(config, job_id), layout.RESULTS_DIR)
+    return posixpath.join(pod_job_dir(config, job_id), contract.RESULTS_DIR)
 
 
 def pod_run_dir(config: KubeConfig, job_id: str, run: int) -> str:
@@ -90,23 +90,19 @@ def network_arch(spec: RunSpec) -> str:
 
 
 def workload_env(spec: RunSpec, config: KubeConfig) -> list[dict[str, str]]:
-    """The ``JY_*`` contract as the pod sees it, after the job's own variables."""
-    run_dir = pod_run_dir(config, spec.job_id, spec.run)
-    env = {str(k): str(v) for k, v in spec.env.items() if not str(k).startswith(SECRET_PREFIX)}
-    env.update(
-        PYTHONUNBUFFERED="1",  # the log is read while the run goes on
-        JY_JOB_ID=spec.job_id,
-        JY_RUN=str(spec.run),
-        JY_ACTION=spec.action,
-        JY_SPECS_FILE=posixpath.join(run_dir, layout.SPECS_FILE),
-        JY_RESULTS_DIR=pod_results_dir(config, spec.job_id),
-        JY_STATUS_FILE=posixpath.join(run_dir, layout.STATUS_FILE),
-    )
+    """The contract (``backends.contract``) as the pod sees it; a parent's results are on
+    the same volume, under its job id."""
+    parent = None
     if spec.parent is not None:
         parent_job = spec.parent.data.get("job_id")
         if not parent_job:
             raise SubmitRejected(f"run {spec.name}: parent {spec.parent.name} has no job id")
-        env["JY_PARENT_RESULTS_DIR"] = pod_results_dir(config, str(parent_job))
+        parent = pod_results_dir(config, str(parent_job))
+    paths = contract.run_paths(
+        pod_results_dir(config, spec.job_id), pod_run_dir(config, spec.job_id, spec.run), parent
+    )
+    # unbuffered: the log is read while the run goes on
+    env = contract.environment(spec, paths, extra={"PYTHONUNBUFFERED": "1"})
     return [{"name": k, "value": v} for k, v in env.items()]
 
 

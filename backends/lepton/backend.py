@@ -44,9 +44,7 @@ NO_RESULTS = (
 
 class LeptonBackend(Backend):
     name: ClassVar[str] = "lepton"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.GRACEFUL_STOP, Capability.LOGS_BY_OFFSET}
-    )
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.GRACEFUL_STOP})
 
     def __init__(self, client: LeptonClient, config: LeptonConfig) -> None:
         self.client = client
@@ -81,7 +79,7 @@ class LeptonBackend(Backend):
                 "run": spec.run,
                 "lepton_job": job_id,
                 "workspace": self.config.workspace_id,
-                "results_dir": run_paths(self.config, spec.job_id, spec.run)["results_dir"],
+                "results_dir": run_paths(self.config, spec.job_id, spec.run).results_dir,
             },
         )
 

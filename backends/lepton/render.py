@@ -11,12 +11,14 @@ How the workload contract crosses into a container that shares no disk with joby
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from jobyard.backends import contract
 from jobyard.backends.base import RunSpec
 from jobyard.backends.errors import SubmitRejected
 from jobyard.backends.lepton.config import LeptonConfig
@@ -28,7 +30,6 @@ MANAGED_BY = "jobyard"
 LABEL_MANAGED = "managed-by"
 LABEL_JOB = "jobyard-job"
 LABEL_RUN = "jobyard-run"
-SECRET_PREFIX = "JOBYARD_"
 _GPU_TYPE = re.compile(r"[a-z0-9][a-z0-9-]*")
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
 
@@ -51,15 +52,11 @@ def lepton_job_id(job_id: str, run: int) -> str:
     return name
 
 
-def run_paths(config: LeptonConfig, job_id: str, run: int) -> dict[str, str]:
+def run_paths(config: LeptonConfig, job_id: str, run: int) -> contract.RunPaths:
     """Container paths of one run: shared results dir, per-run specs and status files."""
-    root = config.results_root.rstrip("/") or ""
-    run_dir = f"{root}/{job_id}/run-{run}"
-    return {
-        "results_dir": f"{root}/{job_id}/results",
-        "specs_file": f"{run_dir}/specs.json",
-        "status_file": f"{run_dir}/status.jsonl",
-    }
+    root = config.results_root.rstrip("/") or "/"
+    results_dir, run_dir = contract.job_layout(root, job_id, run)
+    return contract.run_paths(results_dir, run_dir, None)
 
 
 def resource_shape(spec: RunSpec) -> str:
@@ -89,33 +86,18 @@ def resource_shape(spec: RunSpec) -> str:
 
 
 def contract_env(spec: RunSpec, config: LeptonConfig) -> dict[str, str]:
-    """The ``JY_*`` contract plus the run's own variables, never a ``JOBYARD_*`` secret."""
+    """The contract (``backends.contract``), with the spec itself in ``JY_SPECS_JSON``:
+    the container shares no disk with jobyard, so the entrypoint writes the spec file."""
     try:
         specs_json = json.dumps(spec.specs, sort_keys=True)
     except (TypeError, ValueError) as e:
         raise SubmitRejected(f"run {spec.name}: specs are not JSON: {e}") from e
-    paths = run_paths(config, spec.job_id, spec.run)
-    env = {
-        str(k): str(v)
-        for k, v in spec.env.items()
-        if not str(k).startswith(SECRET_PREFIX)  # the contract below overrides JY_* keys
-    }
-    env.update(
-        PYTHONUNBUFFERED="1",
-        JY_JOB_ID=spec.job_id,
-        JY_RUN=str(spec.run),
-        JY_ACTION=spec.action,
-        JY_SPECS_JSON=specs_json,
-        JY_SPECS_FILE=paths["specs_file"],
-        JY_STATUS_FILE=paths["status_file"],
-        JY_RESULTS_DIR=paths["results_dir"],
+    paths = dataclasses.replace(
+        run_paths(config, spec.job_id, spec.run),
+        parent_results_dir=contract.parent_results_dir(spec),
     )
-    if spec.parent is not None:
-        parent_results = spec.parent.data.get("results_dir")
-        if not parent_results:
-            raise SubmitRejected(f"run {spec.name}: parent {spec.parent.name} has no results_dir")
-        env["JY_PARENT_RESULTS_DIR"] = str(parent_results)
-    return env
+    extra = {"PYTHONUNBUFFERED": "1", "JY_SPECS_JSON": specs_json}
+    return contract.environment(spec, paths, extra=extra)
 
 
 def labels(spec: RunSpec) -> dict[str, str]:

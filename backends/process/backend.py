@@ -14,9 +14,7 @@ import fcntl
 import json
 import logging
 import os
-import select
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,6 +22,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
+from jobyard.backends import contract
 from jobyard.backends.base import (
     EXIT_PAUSED,
     Backend,
@@ -38,24 +37,20 @@ from jobyard.backends.base import (
 )
 from jobyard.backends.errors import BackendUnavailable, SubmitRejected
 from jobyard.backends.output import output_chunk, read_chunk
-from jobyard.backends.process import layout, procfs
-from jobyard.backends.process.files import read_json, write_json_atomic
+from jobyard.backends.process import launcher, layout, procfs
+from jobyard.backends.process.files import read_json, write_json
 from jobyard.backends.results import list_local, open_local, results_root
 from jobyard.schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-SECRET_PREFIX = "JOBYARD_"
-CONTRACT_PREFIX = "JY_"
 LAUNCH_TIMEOUT_SECONDS = 30.0
 VANISHED = "process vanished without an exit code"
 
 
 class ProcessBackend(Backend):
     name: ClassVar[str] = "process"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.GRACEFUL_STOP, Capability.LOGS_BY_OFFSET}
-    )
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.GRACEFUL_STOP})
 
     def __init__(self, root: Path, grace_period_seconds: float = 30.0) -> None:
         self.root = Path(root)
@@ -83,7 +78,7 @@ class ProcessBackend(Backend):
                     logger.info("run %s already started (pid %d)", spec.name, handle.data["pid"])
                     return handle
                 launch = self._launch(spec, run_dir, results_dir)
-                write_json_atomic(layout.launch_file(run_dir), launch)
+                write_json(layout.launch_file(run_dir), launch)
         except OSError as e:
             raise BackendUnavailable(f"cannot start run {spec.name}: {e}") from e
         except (KeyError, TypeError, ValueError) as e:
@@ -106,19 +101,30 @@ class ProcessBackend(Backend):
             specs_text = json.dumps(spec.specs)
         except (TypeError, ValueError) as e:
             raise SubmitRejected(f"run {spec.name}: specs are not JSON: {e}") from e
-        (run_dir / layout.SPECS_FILE).write_text(specs_text, encoding="utf-8")
+        (run_dir / contract.SPECS_FILE).write_text(specs_text, encoding="utf-8")
         env = workload_env(spec, run_dir, results_dir)
-        reported = _start_launcher(spec.name, run_dir, results_dir, command(spec), env)
+        proc, reported = launcher.start(run_dir, command(spec), env, results_dir)
+        pid = int(reported) if reported.isdigit() else launcher.read_launcher_pid(run_dir)
+        if pid is None:
+            code = proc.wait()
+            raise BackendUnavailable(
+                f"launcher of run {spec.name} exited with {code} before starting it"
+            )
+        if pid != proc.pid:  # an earlier submit's launcher runs the workload: adopt it
+            logger.warning("run %s: adopting launcher %d started earlier", spec.name, pid)
+            proc.wait()
+        stat = procfs.read_stat(pid)  # ``proc`` is not reaped yet: its entry is still there
         return {
-            "pid": reported["pid"],
-            "pgid": reported["pid"],  # the launcher called setsid(): it leads its group
-            "start_ticks": reported["start_ticks"],
+            "pid": pid,
+            "pgid": pid,  # the launcher leads its own session and process group
+            "start_ticks": stat.start_ticks if stat is not None else None,
             "started_at": time.time(),
         }
 
     # -- poll ------------------------------------------------------------------------
 
     def poll(self, handles: Sequence[Handle]) -> dict[str, RunStatus]:
+        launcher.reap()
         try:
             return {handle.name: self._status(handle) for handle in handles}
         except OSError as e:
@@ -219,108 +225,10 @@ def command(spec: RunSpec) -> list[str]:
 
 
 def workload_env(spec: RunSpec, run_dir: Path, results_dir: Path) -> dict[str, str]:
-    """The worker's environment minus every ``JOBYARD_*`` secret, plus the ``JY_*`` contract.
-
-    Inherited ``JY_*`` variables are dropped too, so a stale JY_PARENT_RESULTS_DIR from
-    the worker's own environment can never pose as this run's parent.
-    """
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith((SECRET_PREFIX, CONTRACT_PREFIX))
-    }
-    env.update({str(k): str(v) for k, v in spec.env.items()})
-    env.update(
-        JY_JOB_ID=spec.job_id,
-        JY_RUN=str(spec.run),
-        JY_ACTION=spec.action,
-        JY_SPECS_FILE=str(layout.specs_file(run_dir)),
-        JY_RESULTS_DIR=str(results_dir),
-        JY_STATUS_FILE=str(layout.status_file(run_dir)),
-    )
-    if spec.parent is not None:
-        parent_results = spec.parent.data.get("results_dir")
-        if not parent_results:
-            raise SubmitRejected(f"run {spec.name}: parent {spec.parent.name} has no results_dir")
-        env["JY_PARENT_RESULTS_DIR"] = str(parent_results)
-    return {k: v for k, v in env.items() if not k.startswith(SECRET_PREFIX)}
-
-
-def _start_launcher(
-    name: str, run_dir: Path, results_dir: Path, argv: list[str], env: Mapping[str, str]
-) -> dict[str, Any]:
-    """Start the launcher and return what its detached half reports: pid and start ticks.
-
-    The first launcher process exits right after forking, so it is waited for here and
-    the worker keeps no child (and no zombie) behind.
-    """
-    read_fd, write_fd = os.pipe()
-    try:
-        launcher = [
-            sys.executable,
-            "-m",
-            "jobyard.backends.process.launcher",
-            "--run-dir",
-            str(run_dir),
-        ]
-        launcher += ["--report-fd", str(write_fd), "--", *argv]
-        with open(layout.log_file(run_dir), "ab") as log:
-            proc = subprocess.Popen(
-                launcher,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                cwd=results_dir,
-                env=dict(env),
-                start_new_session=True,
-                pass_fds=(write_fd,),
-            )
-        os.close(write_fd)
-        write_fd = -1
-        try:
-            text = _read_report(read_fd, time.monotonic() + LAUNCH_TIMEOUT_SECONDS)
-        finally:
-            returncode = _reap(proc)
-    finally:
-        os.close(read_fd)
-        if write_fd >= 0:
-            os.close(write_fd)
-    return _parse_report(name, text, returncode)
-
-
-def _read_report(fd: int, deadline: float) -> bytes:
-    """Everything written to the pipe until every writer closed it, or the deadline."""
-    chunks: list[bytes] = []
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise BackendUnavailable("launcher did not report its pid in time")
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if not ready:
-            continue
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def _reap(proc: subprocess.Popen[bytes]) -> int:
-    """Wait for the first launcher process, which exits right after forking."""
-    try:
-        return proc.wait(timeout=LAUNCH_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()
-
-
-def _parse_report(name: str, text: bytes, returncode: int) -> dict[str, Any]:
-    try:
-        report = json.loads(text)
-        return {"pid": int(report["pid"]), "start_ticks": int(report["start_ticks"])}
-    except (ValueError, KeyError, TypeError) as e:
-        raise BackendUnavailable(
-            f"launcher of run {name} exited with {returncode} before starting it; see output.log"
-        ) from e
+    """The worker's environment passed on (minus every ``JOBYARD_*`` setting and any stale
+    ``JY_*`` variable) under the contract (``backends.contract``)."""
+    paths = contract.run_paths(str(results_dir), str(run_dir), contract.parent_results_dir(spec))
+    return contract.environment(spec, paths, inherited=os.environ)
 
 
 @contextlib.contextmanager
@@ -351,7 +259,7 @@ def _handle(spec: RunSpec, run_dir: Path, results_dir: Path, launch: Mapping[str
             "run_dir": str(run_dir),
             "results_dir": str(results_dir),
             "pid": int(launch["pid"]),
-            "start_ticks": int(launch["start_ticks"]),
+            "start_ticks": _int(launch.get("start_ticks")),
             "started_at": _float(launch.get("started_at")),
         },
     )
@@ -369,6 +277,10 @@ def _identity(handle: Handle) -> tuple[int | None, int | None]:
         pid if isinstance(pid, int) else None,
         ticks if isinstance(ticks, int) else None,
     )
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _float(value: Any) -> float | None:

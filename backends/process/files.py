@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 
-def write_json_atomic(path: Path, doc: Any) -> None:
-    """Write ``doc`` as JSON to ``path`` so no reader ever sees a partial file."""
+def write_json(path: Path, doc: Any) -> None:
+    """Write ``doc`` as JSON to ``path`` so no reader ever sees a partial file.
+
+    Not fsynced: a run's bookkeeping matters only while this machine is up (its
+    processes do not survive a crash either), and a sync per submit costs more than the
+    launch itself.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(doc))
-            fh.flush()
-            os.fsync(fh.fileno())
+        tmp.write_text(json.dumps(doc), encoding="utf-8")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

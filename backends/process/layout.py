@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-RESULTS_DIR = "results"
-SPECS_FILE = "specs.json"
-STATUS_FILE = "status.jsonl"
-LOG_FILE = "output.log"
+from jobyard.backends.contract import LOG_FILE, RESULTS_DIR, SPECS_FILE, STATUS_FILE
+
 LAUNCH_FILE = "launch.json"
 EXIT_FILE = "exit.json"
 LOCK_FILE = ".lock"
+LAUNCHER_FILE = "launcher.pid"
 
 
 def check_job_id(job_id: str) -> str:
@@ -63,3 +62,7 @@ def exit_file(run: Path) -> Path:
 
 def lock_file(run: Path) -> Path:
     return run / LOCK_FILE
+
+
+def launcher_file(run: Path) -> Path:
+    return run / LAUNCHER_FILE

@@ -34,11 +34,12 @@ from jobyard.backends.base import (
     RunState,
     RunStatus,
 )
+from jobyard.backends.contract import LOG_FILE, SPECS_FILE, STATUS_FILE
 from jobyard.backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
 from jobyard.backends.output import output_chunk
 from jobyard.backends.results import relative_result_path, results_root
 from jobyard.backends.slurm import parse
-from jobyard.backends.slurm.sbatch import LOG_FILE, SPECS_FILE, STATUS_FILE, render_sbatch
+from jobyard.backends.slurm.sbatch import render_sbatch
 from jobyard.backends.slurm.ssh import SshRunner
 from jobyard.schemas.settings import Settings
 
@@ -68,9 +69,7 @@ class RemoteShell(Protocol):
 
 class SlurmBackend(Backend):
     name: ClassVar[str] = "slurm"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.GRACEFUL_STOP, Capability.LOGS_BY_OFFSET, Capability.NATIVE_TIMEOUT}
-    )
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.GRACEFUL_STOP})
 
     def __init__(
         self,
@@ -275,18 +274,15 @@ class SlurmBackend(Backend):
 def _status(handle: Handle, job_id: str, result: parse.PollResult) -> RunStatus:
     fields = result.control.get(job_id)
     if fields is not None:
-        state, code, reason = parse.run_state(
+        return parse.run_state(
             fields.get("JobState", ""), fields.get("ExitCode"), fields.get("Reason", "")
         )
-        return RunStatus(state, code, reason)
     entry = result.queue.get(handle.name)
     if entry is not None and entry.job_id == job_id:
-        state, code, reason = parse.run_state(entry.state, None, entry.reason)
-        return RunStatus(state, code, reason)
+        return parse.run_state(entry.state, None, entry.reason)
     if job_id in result.accounting:
         slurm_state, exit_code = result.accounting[job_id]
-        state, code, reason = parse.run_state(slurm_state, exit_code)
-        return RunStatus(state, code, reason)
+        return parse.run_state(slurm_state, exit_code)
     return RunStatus(
         RunState.LOST,
         reason=f"SLURM no longer knows job {job_id or '?'} (finished longer ago than MinJobAge "

@@ -18,7 +18,7 @@ import shlex
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from jobyard.backends.base import EXIT_PAUSED, TRANSIENT, RunState
+from jobyard.backends.base import EXIT_PAUSED, RunState, RunStatus
 
 SQUEUE_FORMAT = "%i|%j|%T|%r"
 
@@ -116,44 +116,46 @@ _FAILED = {
 }
 
 
-def run_state(
-    state: str, exit_code: str | None = None, slurm_reason: str = ""
-) -> tuple[RunState, int | None, str]:
-    """Map a SLURM job state (and ``ExitCode`` ``rc:signal``) to ``(RunState, exit code, reason)``.
+def run_state(state: str, exit_code: str | None = None, slurm_reason: str = "") -> RunStatus:
+    """Map a SLURM job state (and ``ExitCode`` ``rc:signal``) to a run's status.
 
     * Exit code 75 after a clean exit is a checkpointed pause, whichever state SLURM names
       (FAILED after ``scancel --signal=TERM --full``, CANCELLED when the workload beat the KILL),
       except after TIMEOUT: a timed-out run must not look resumable.
-    * NODE_FAIL, PREEMPTED and BOOT_FAIL are not the workload's fault: ``LOST`` with a reason
-      starting ``transient:`` so the engine may submit the run again.
+    * NODE_FAIL, PREEMPTED and BOOT_FAIL are not the workload's fault: ``LOST`` and
+      ``transient``, so the engine may submit the run again.
     * SUSPENDED is reported as QUEUED: the run makes no progress until SLURM resumes it.
     """
     name = state.strip().split(" ")[0].rstrip("+").upper()
     code, signal = parse_exit_code(exit_code)
     waiting = waiting_reason(slurm_reason) if slurm_reason and slurm_reason != "None" else ""
     if name in _QUEUED:
-        return RunState.QUEUED, None, _join(name.lower(), waiting)
+        return RunStatus(RunState.QUEUED, None, _join(name.lower(), waiting))
     if name == "SUSPENDED":
-        return RunState.QUEUED, None, _join("suspended", waiting)
+        return RunStatus(RunState.QUEUED, None, _join("suspended", waiting))
     if name in _RUNNING:
-        return RunState.RUNNING, None, ""
+        return RunStatus(RunState.RUNNING, None, "")
     if name in _TRANSIENT:
-        return RunState.LOST, code, f"{TRANSIENT} {_TRANSIENT[name]} ({name})"
+        return RunStatus(RunState.LOST, code, f"{_TRANSIENT[name]} ({name})", transient=True)
     if name == "TIMEOUT":
-        return RunState.FAILED, code, _FAILED[name]
+        return RunStatus(RunState.FAILED, code, _FAILED[name])
     if code == EXIT_PAUSED and not signal:
-        return RunState.PAUSED, code, "paused with a checkpoint"
+        return RunStatus(RunState.PAUSED, code, "paused with a checkpoint")
     if name == "COMPLETED":
-        return RunState.SUCCEEDED, 0 if code is None else code, ""
+        return RunStatus(RunState.SUCCEEDED, 0 if code is None else code, "")
     if name == "CANCELLED":
-        return RunState.KILLED, code if not signal else None, _join("cancelled", _signal(signal))
+        return RunStatus(
+            RunState.KILLED, code if not signal else None, _join("cancelled", _signal(signal))
+        )
     if name in _FAILED:
-        return RunState.FAILED, code, _FAILED[name]
+        return RunStatus(RunState.FAILED, code, _FAILED[name])
     if name == "FAILED":
         if signal:
-            return RunState.KILLED, None, f"killed by signal {signal}"
-        return RunState.FAILED, code, f"exit code {code}" if code is not None else "failed"
-    return RunState.LOST, code, f"unknown SLURM job state {state.strip()!r}"
+            return RunStatus(RunState.KILLED, None, f"killed by signal {signal}")
+        return RunStatus(
+            RunState.FAILED, code, f"exit code {code}" if code is not None else "failed"
+        )
+    return RunStatus(RunState.LOST, code, f"unknown SLURM job state {state.strip()!r}")
 
 
 def _join(head: str, tail: str) -> str:

@@ -13,13 +13,10 @@ import re
 import shlex
 from collections.abc import Mapping
 
+from jobyard.backends import contract
 from jobyard.backends.base import RunSpec
+from jobyard.backends.contract import LOG_FILE
 from jobyard.backends.errors import SubmitRejected
-
-SPECS_FILE = "specs.json"
-STATUS_FILE = "status.jsonl"
-LOG_FILE = "output.log"
-SECRET_PREFIX = "JOBYARD_"
 
 # #SBATCH lines are not shell: sbatch splits them itself and its quoting rules differ from
 # the shell's. Values that go there are therefore restricted to characters needing no quotes.
@@ -52,22 +49,9 @@ def command_argv(spec: RunSpec, python: str) -> list[str]:
 
 
 def workload_env(spec: RunSpec, *, results_dir: str, run_dir: str) -> dict[str, str]:
-    """``spec.env`` plus the JY_* contract; the contract wins over anything in ``spec.env``."""
-    env = {str(k): str(v) for k, v in spec.env.items() if not str(k).startswith(SECRET_PREFIX)}
-    env.update(
-        JY_JOB_ID=spec.job_id,
-        JY_RUN=str(spec.run),
-        JY_ACTION=spec.action,
-        JY_SPECS_FILE=f"{run_dir}/{SPECS_FILE}",
-        JY_RESULTS_DIR=results_dir,
-        JY_STATUS_FILE=f"{run_dir}/{STATUS_FILE}",
-    )
-    if spec.parent is not None:
-        parent_results = spec.parent.data.get("results_dir")
-        if not parent_results:
-            raise SubmitRejected(f"run {spec.name}: parent {spec.parent.name} has no results_dir")
-        env["JY_PARENT_RESULTS_DIR"] = str(parent_results)
-    return env
+    """The contract as the cluster's nodes see it (``backends.contract``)."""
+    paths = contract.run_paths(results_dir, run_dir, contract.parent_results_dir(spec))
+    return contract.environment(spec, paths)
 
 
 def render_sbatch(

@@ -2,7 +2,8 @@
 
 ``STORAGE_KINDS`` says what each cloud type stores through; a type without an
 adapter gets a clear "not supported yet" instead of a guess. Lepton
-workspaces keep their data in a nested ``storage_backend`` of another type.
+workspaces keep their data in a nested ``storage_backend`` of another type;
+``local`` ones in a directory under the deployment's allowed root (``local``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 from jobyard.backends.storage.base import Storage
 from jobyard.backends.storage.errors import StorageNotSupported
 from jobyard.backends.storage.file import FileStorage
+from jobyard.backends.storage.local import local_directory
+from jobyard.schemas.workspace import WorkspaceConfig
 
 STORAGE_KINDS: dict[str, str] = {"aws": "s3", "seaweedfs": "s3", "local": "file"}
 NOT_YET = {
@@ -21,6 +24,8 @@ NOT_YET = {
     "huggingface": "huggingface workspaces hold public datasets only; they cannot store data",
     "slurm": "slurm workspaces keep results on the cluster; give datasets by URI instead",
 }
+# quick answers when a request waits for the check
+PROBE_CLIENT: dict[str, Any] = {"connect_timeout": 3, "attempts": 1}
 
 
 def storage_kind(cloud_type: str, details: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
@@ -35,35 +40,39 @@ def storage_kind(cloud_type: str, details: Mapping[str, Any]) -> tuple[str, Mapp
     raise StorageNotSupported(reason)
 
 
-def storage_for(
-    cloud_type: str,
-    details: Mapping[str, Any],
-    default_root: Path | None = None,
-    **client_options: Any,
-) -> Storage:
-    """The adapter for a workspace's decrypted details.
-
-    ``default_root`` is where a ``local`` workspace without a ``path`` keeps
-    its files (the deployment's data directory decides it).
-    """
-    kind, config = storage_kind(cloud_type, details)
+def storage_for(workspace: WorkspaceConfig, local_root: Path, **client_options: Any) -> Storage:
+    """The adapter for a workspace. A ``local`` one without a ``path`` keeps its files in
+    a directory named after it, in its org's directory under ``local_root``."""
+    kind, config = storage_kind(workspace.cloud_type, workspace.details)
     if kind == "file":
-        path = config.get("path") or default_root
-        if not path:
-            raise StorageNotSupported("this local workspace has no path to store files in")
-        return FileStorage(Path(path))
+        path = config.get("path")
+        return FileStorage(local_directory(local_root, workspace.org, path, workspace.id))
     from jobyard.backends.storage.s3 import S3Storage  # boto3 is imported only when used
 
     return S3Storage.from_details(config, **client_options)
 
 
-def workspace_root(data_dir: Path, workspace_id: str) -> Path:
-    """Where a ``local`` workspace without a ``path`` keeps its files."""
-    return data_dir / "workspaces" / workspace_id
+def stores_results(workspace: WorkspaceConfig) -> bool:
+    """Whether a job's results are copied to the workspace: not for SLURM, Hugging Face,
+    clouds without an adapter, nor a local workspace without a path of its own."""
+    try:
+        kind, config = storage_kind(workspace.cloud_type, workspace.details)
+    except StorageNotSupported:
+        return False
+    return kind != "file" or bool(config.get("path"))
 
 
-def for_workspace(
-    cloud_type: str, details: Mapping[str, Any], workspace_id: str, data_dir: Path
-) -> Storage:
-    """The adapter for a stored workspace (its decrypted details)."""
-    return storage_for(cloud_type, details, workspace_root(data_dir, workspace_id))
+def check_location(workspace: WorkspaceConfig, local_root: Path) -> None:
+    """Refuse (PathNotAllowed) a local workspace whose path leaves its allowed directory:
+    checked whether or not the storage itself is probed."""
+    kind, config = storage_kind(workspace.cloud_type, workspace.details)
+    if kind == "file":
+        local_directory(local_root, workspace.org, config.get("path"), workspace.id)
+
+
+def check_workspace(workspace: WorkspaceConfig, local_root: Path) -> None:
+    """Raise the precise StorageError if the workspace's storage is unusable: its bucket
+    exists and accepts a write, or its local directory is allowed, exists and is writable.
+    Failing here beats a job failing an hour later at its first checkpoint upload."""
+    if stores_results(workspace):
+        storage_for(workspace, local_root, **PROBE_CLIENT).check()

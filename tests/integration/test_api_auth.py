@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from jobyard import embedded
+from jobyard.api import create_app
 from jobyard.api.tokens import Tokens
 from tests.helpers import assert_error
 
@@ -134,3 +136,45 @@ def test_another_orgs_workspace_is_404(login):
 def test_health_and_docs_need_no_token(client):
     assert client.get("/api/v2/health/liveness").status_code == 200
     assert client.get("/api/v2/openapi.json").status_code == 200
+
+
+def test_repeated_bad_keys_are_held_back_per_key_and_per_client(settings, store):
+    app = create_app(
+        settings.replace(
+            login_failures_per_key=3, login_failures_per_client=5, login_failure_window_seconds=60
+        ),
+        store=store,
+    )
+    client = app.test_client()
+    key = store.accounts.create_key(store.accounts.ensure_user("acme", "bob"))
+    key_id, secret = key.split("_")[1], key.split("_")[2]
+    wrong = f"jyk_{key_id}_{'0' * len(secret)}"
+
+    def login(ngc_key, address):
+        return client.post(
+            "/api/v2/login",
+            json={"ngc_key": ngc_key, "ngc_org_name": "acme"},
+            environ_base={"REMOTE_ADDR": address},
+        )
+
+    for n in range(3):  # three guesses at one key, from three addresses
+        assert_error(login(wrong, f"10.0.0.{n}"), 401)
+    held = assert_error(login(key, "10.0.1.1"), 429)  # even the right key, for the window
+    assert "too many failed logins for this key" in held["error_desc"]
+    assert 1 <= int(login(key, "10.0.1.1").headers["Retry-After"]) <= 60
+
+    other = store.accounts.create_key(store.accounts.ensure_user("acme", "carol"))
+    for n in range(5):  # five different made-up keys from one address
+        assert_error(login(f"jyk_{n:016x}_{'1' * 48}", "10.0.2.2"), 401)
+    body = assert_error(login(other, "10.0.2.2"), 429)
+    assert "this client" in body["error_desc"]
+    assert login(other, "10.0.3.3").status_code == 200  # another client is not held back
+
+
+def test_login_still_works_when_redis_is_down(settings, store):
+    dead = settings.replace(redis_url=f"redis://127.0.0.1:{embedded.free_port()}/0")
+    client = create_app(dead, store=store).test_client()
+    key = store.accounts.create_key(store.accounts.ensure_user("acme", "bob"))
+    body = {"ngc_key": key, "ngc_org_name": "acme"}
+    assert client.post("/api/v2/login", json=body).status_code == 200
+    assert_error(client.post("/api/v2/login", json={**body, "ngc_key": key + "x"}), 401)

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from jobyard.schemas.experiments import REFERENCE
 from jobyard.schemas.job import JobState
+from jobyard.store.catalog import REFERENCE
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.integration
@@ -83,7 +83,28 @@ BAD = {
     "missing-workspace": {"workspace": "no-such-workspace"},
     "early-stop-zero": {"early_stop_epoch": 0},
     "name-too-long": {"name": "x" * 501},
+    "azure-uri": {"train_dataset_uris": ["azure://container/data"]},
+    "hf-uri": {"eval_dataset_uri": "hf://datasets/mnist"},
+    "empty-uri": {"eval_dataset_uri": "aws://"},
 }
+
+
+@pytest.mark.parametrize(
+    ("uri", "named"),
+    [
+        ("azure://container/train", "azure:// cannot be read: Azure Blob storage"),
+        ("hf://datasets/mnist", "hf:// cannot be read: Hugging Face"),
+        ("gopher://x/y", "unknown scheme gopher://"),
+    ],
+)
+def test_a_dataset_uri_jobyard_cannot_read_is_refused_naming_its_scheme(login, uri, named):
+    s = login()
+    body = assert_error(s.call("POST", "jobs", json=train_body(train_dataset_uris=[uri])), 400)
+    assert named in body["error_desc"]
+    assert (
+        "readable: file://, lustre://, aws://, seaweedfs://, https://, http://"
+        in (body["error_desc"])
+    )
 
 
 @pytest.mark.parametrize("overrides", BAD.values(), ids=BAD.keys())

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from jobyard.schemas.experiments import REFERENCE
 from jobyard.schemas.job import JobState
+from jobyard.store.catalog import REFERENCE
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from jobyard.schemas.experiments import REFERENCE
+from jobyard.store.catalog import REFERENCE
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.integration

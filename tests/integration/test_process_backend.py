@@ -17,6 +17,7 @@ from jobyard.backends import registry
 from jobyard.backends.base import EXIT_PAUSED, Handle, Offsets, RunSpec, RunState, RunStatus
 from jobyard.backends.errors import SubmitRejected
 from jobyard.backends.output import whole_lines
+from jobyard.backends.process import launcher
 from jobyard.backends.process.backend import ProcessBackend
 from jobyard.backends.process.procfs import parse_stat
 from jobyard.schemas.settings import Settings
@@ -67,14 +68,14 @@ def wait_for(condition: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
 
 def launchers_of(handle: Handle) -> list[int]:
     """Live launcher processes started for this run, found by their command line."""
-    marker = f"--run-dir\0{handle.data['run_dir']}\0".encode()
+    marker = f"{launcher.NAME}\0{handle.data['run_dir']}\0".encode()
     found = []
     for pid in live_processes():
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"jobyard.backends.process.launcher" in cmdline and marker in cmdline:
+        if marker in cmdline:
             found.append(pid)
     return found
 

@@ -13,7 +13,7 @@ from jobyard.backends.errors import UnsupportedOperation
 from jobyard.backends.lepton.backend import LeptonBackend
 from jobyard.backends.lepton.config import LeptonConfig
 from jobyard.backends.lepton.stream import exit_line, status_line
-from jobyard.schemas.experiments import REFERENCE
+from jobyard.store.catalog import REFERENCE
 from tests.helpers import wait_for
 from tests.lepton.conftest import TOKEN, WORKSPACE
 

@@ -167,7 +167,8 @@ def test_a_job_slurm_forgot_is_lost_and_says_why() -> None:
 def test_node_failure_is_a_transient_loss() -> None:
     line = "C JobId=100 JobName=jy-j0-r1 JobState=NODE_FAIL Reason=NodeDown ExitCode=0:0\n"
     (status,) = backend(FakeShell(lambda c: ok(line))).poll(handles(1)).values()
-    assert status.state is RunState.LOST and status.reason.startswith("transient:")
+    assert status.state is RunState.LOST and status.transient
+    assert status.reason == "node failure (NODE_FAIL)"
 
 
 def test_poll_of_nothing_costs_nothing() -> None:

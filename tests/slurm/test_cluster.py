@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from jobyard.backends.base import RunSpec, RunState
+from jobyard.backends.base import RunSpec, RunState, RunStatus
 from jobyard.backends.slurm.parse import (
     parse_scontrol,
     parse_squeue,
@@ -121,7 +121,7 @@ def _submit(cluster: SlurmCluster, runner: SshRunner, spec: RunSpec) -> tuple[st
 
 def _wait_finished(
     cluster: SlurmCluster, runner: SshRunner, names: list[str]
-) -> dict[str, tuple[RunState, int | None, str]]:
+) -> dict[str, RunStatus]:
     """Poll like the backend will: one squeue for all names, one scontrol for the finished."""
     deadline = time.monotonic() + FINISHED_WAIT
     seen: dict[str, list[str]] = {name: [] for name in names}
@@ -133,7 +133,7 @@ def _wait_finished(
             if not seen[name] or seen[name][-1] != entry.state:
                 seen[name].append(entry.state)
         states = {n: run_state(e.state, None, e.reason) for n, e in queue.items()}
-        if len(states) == len(names) and all(s[0].finished for s in states.values()):
+        if len(states) == len(names) and all(s.state.finished for s in states.values()):
             ids = {queue[n].job_id: n for n in names}
             details = parse_scontrol(_check(runner, scontrol_command(ids)))
             assert runner.round_trips == before + 2
@@ -175,8 +175,8 @@ def test_jobs_run_to_completed_and_failed(
 
     finished = _wait_finished(slurm_cluster, ssh_runner, [ok.name, bad.name])
 
-    assert finished[ok.name][:2] == (RunState.SUCCEEDED, 0)
-    assert finished[bad.name][:2] == (RunState.FAILED, 3)
+    assert (finished[ok.name].state, finished[ok.name].exit_code) == (RunState.SUCCEEDED, 0)
+    assert (finished[bad.name].state, finished[bad.name].exit_code) == (RunState.FAILED, 3)
     before = ssh_runner.round_trips
     log, status, bad_log = ssh_runner.sftp_read_many(
         [
@@ -212,7 +212,7 @@ def test_graceful_stop_reaches_the_workload(
 
     finished = _wait_finished(slurm_cluster, ssh_runner, [spec.name])
 
-    assert finished[spec.name][:2] == (RunState.PAUSED, 75)
+    assert (finished[spec.name].state, finished[spec.name].exit_code) == (RunState.PAUSED, 75)
     log = ssh_runner.sftp_read_from(f"{run_dir}/output.log", 0, 1000)
     assert log.startswith(b"ready\n")
     assert b"got TERM\n" in log  # slurmstepd adds its own "*** JOB n CANCELLED ***" line

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jobyard.backends.base import RunState
+from jobyard.backends.base import RunState, RunStatus
 from jobyard.backends.slurm.parse import (
     QueueEntry,
     parse_exit_code,
@@ -101,27 +101,27 @@ def test_parse_exit_code(text: str | None, expected: tuple[int | None, int | Non
 def test_run_state_table(
     state: str, exit_code: str | None, expected_state: RunState, expected_code: int | None
 ) -> None:
-    got_state, got_code, _ = run_state(state, exit_code)
-    assert (got_state, got_code) == (expected_state, expected_code)
+    got = run_state(state, exit_code)
+    assert (got.state, got.exit_code) == (expected_state, expected_code)
 
 
 @pytest.mark.parametrize("state", ["NODE_FAIL", "PREEMPTED", "BOOT_FAIL"])
 def test_retryable_failures_say_transient(state: str) -> None:
-    _, _, reason = run_state(state, "0:0")
-    assert reason.startswith("transient:")
-    assert state in reason
+    status = run_state(state, "0:0")
+    assert status.transient and status.state is RunState.LOST
+    assert state in status.reason
 
 
 def test_unknown_state_is_not_transient() -> None:
-    assert not run_state("SOMETHING_NEW", None)[2].startswith("transient:")
+    assert not run_state("SOMETHING_NEW", None).transient
 
 
 def test_pending_reason_is_shown() -> None:
-    assert run_state("PENDING", None, "Resources") == (
+    assert run_state("PENDING", None, "Resources") == RunStatus(
         RunState.QUEUED,
         None,
         "pending: waiting for free resources (Resources)",
     )
-    assert run_state("PENDING", None, "Odd")[2] == "pending: Odd"
-    assert run_state("PENDING", None, "None")[2] == "pending"
-    assert run_state("TIMEOUT", "0:15")[2].startswith("timeout")
+    assert run_state("PENDING", None, "Odd").reason == "pending: Odd"
+    assert run_state("PENDING", None, "None").reason == "pending"
+    assert run_state("TIMEOUT", "0:15").reason.startswith("timeout")

@@ -13,6 +13,7 @@ import pytest
 from jobyard.backends.storage import ObjectNotFound, StorageNotSupported, storage_for
 from jobyard.backends.storage.file import FileStorage
 from jobyard.backends.storage.s3 import S3Storage
+from jobyard.schemas.workspace import WorkspaceConfig
 
 pytestmark = pytest.mark.integration
 
@@ -86,11 +87,11 @@ def test_prefix_is_applied_on_s3(s3_server, bucket):
 @pytest.mark.parametrize("cloud_type", ["azure", "huggingface", "slurm"])
 def test_clouds_without_an_adapter_say_so(cloud_type):
     with pytest.raises(StorageNotSupported, match="not supported yet|cannot store|by URI"):
-        storage_for(cloud_type, {})
+        storage_for(WorkspaceConfig("w", "acme", cloud_type, 0.0, {}), Path("/nowhere"))
 
 
 def test_lepton_workspaces_store_through_their_storage_backend(s3_server, bucket):
     details = {"storage_backend": {"storage_type": "seaweedfs", **s3_server.details(bucket)}}
-    storage = storage_for("lepton", details)
+    storage = storage_for(WorkspaceConfig("w", "acme", "lepton", 0.0, details), Path("/nowhere"))
     assert isinstance(storage, S3Storage) and storage.bucket == bucket
     storage.check()

@@ -13,8 +13,9 @@ import uuid
 import pytest
 
 from jobyard.backends.storage.file import FileStorage
-from jobyard.schemas.experiments import REFERENCE
 from jobyard.store import connect
+from jobyard.store.backups import BackupError
+from jobyard.store.catalog import REFERENCE
 from jobyard.store.crypto import Cipher
 from jobyard.store.operations import COLLECTION as OPERATIONS
 from jobyard.workers import maintenance
@@ -122,7 +123,7 @@ def test_a_bad_backup_is_refused_and_changes_nothing(
     if cipher_key is not None:
         target = connect(settings.mongo_uri, settings.mongo_db, Cipher(cipher_key))
     before = snapshot(store.db)
-    with pytest.raises(maintenance.BackupError, match=fragment):
+    with pytest.raises(BackupError, match=fragment):
         maintenance.restore(target, files, "acme.gz", org, _noop)
     assert snapshot(store.db) == before
 

@@ -14,8 +14,8 @@ import pytest
 from jobyard.api.errors import ApiError
 from jobyard.api.job_files import best_model, latest_model, selection
 from jobyard.backends.base import Handle
+from jobyard.store.backups import IterStream
 from jobyard.store.fingerprint import forced
-from jobyard.workers.maintenance import IterStream
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.integration

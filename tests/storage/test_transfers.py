@@ -52,8 +52,8 @@ def test_progress_moves_in_the_job_during_a_slow_upload(
     (results / "model_best.npz").write_bytes(b"m" * 600_000)
     (results / "small.json").write_bytes(b"{}")
     user = store.accounts.ensure_user("acme", "alice")
-    bucket_dir = tmp_path / "bucket"
-    bucket_dir.mkdir()
+    bucket_dir = settings.workspace_root / "acme" / "bucket"
+    bucket_dir.mkdir(parents=True)
     details = {"path": str(bucket_dir)}
     local = {"name": "w", "cloud_type": "local", "cloud_specific_details": details}
     ws = store.workspaces.create("acme", user.id, local)

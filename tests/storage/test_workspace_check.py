@@ -81,13 +81,36 @@ def test_patch_and_put_to_bad_credentials_are_refused_and_change_nothing(
     assert creds["cloud_bucket_name"] == bucket
 
 
-def test_local_workspace_paths_must_exist(login, tmp_path):
+def test_local_workspace_paths_must_exist(login, settings):
     s = login()
-    missing = _body({"path": str(tmp_path / "nope")}, "local")
+    org_dir = settings.workspace_root / s.org
+    missing = _body({"path": str(org_dir / "nope")}, "local")
     body = assert_error(s.call("POST", "workspaces", json=missing), 400)
     assert "does not exist" in body["error_desc"]
-    good = _body({"path": str(tmp_path)}, "local")
+    (org_dir / "here").mkdir(parents=True)
+    good = _body({"path": str(org_dir / "here")}, "local")
     assert s.call("POST", "workspaces", json=good).status_code == 201
+    relative = _body({"path": "here"}, "local")  # relative to the org's directory
+    assert s.call("POST", "workspaces", json={**relative, "name": "r"}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/etc", "..", "../other-org", "here/../../other-org/data", "/tmp", "link-out"],
+)
+def test_a_local_workspace_path_outside_the_orgs_directory_is_refused(login, settings, path):
+    s = login()
+    org_dir = settings.workspace_root / s.org
+    (org_dir / "here").mkdir(parents=True)
+    (settings.workspace_root / "other-org" / "data").mkdir(parents=True)
+    (org_dir / "link-out").symlink_to(settings.workspace_root / "other-org" / "data")
+    for probe in (True, False):  # refused whether or not the storage itself is probed
+        s.client.application.extensions["jobyard"].settings = settings.replace(
+            workspace_storage_check=probe
+        )
+        body = assert_error(s.call("POST", "workspaces", json=_body({"path": path}, "local")), 400)
+        assert "outside this org's local workspace directory" in body["error_desc"]
+        assert not (settings.workspace_root / "other-org" / "data").joinpath("x").exists()
 
 
 def test_a_rename_needs_no_bucket_but_a_new_location_is_checked(
@@ -103,9 +126,9 @@ def test_a_rename_needs_no_bucket_but_a_new_location_is_checked(
     assert "does not exist" in body["error_desc"]
 
 
-def test_a_local_workspace_dataset_is_checked_on_disk(login, tmp_path):
+def test_a_local_workspace_dataset_is_checked_on_disk(login, settings):
     s = login()
-    root = tmp_path / "data"
+    root = settings.workspace_root / s.org / "data"
     (root / "coco" / "images").mkdir(parents=True)
     (root / "coco" / "images" / "a.jpg").write_bytes(b"x")
     body = {"name": "w", "cloud_type": "local", "cloud_specific_details": {"path": str(root)}}

@@ -76,7 +76,7 @@ def test_every_target_has_a_source_and_final_states_have_no_way_out():
         assert not any(s.final for s in sources)
 
 
-NODE_FAIL = RunStatus(RunState.LOST, reason="transient: node failure (NODE_FAIL)")
+NODE_FAIL = RunStatus(RunState.LOST, reason="node failure (NODE_FAIL)", transient=True)
 
 
 @pytest.mark.parametrize("status", ["Pending", "Running", "Resuming"])
