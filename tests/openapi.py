@@ -8,7 +8,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from jobyard.api.auth import ADMIN_EXTENSION
+
 METHODS = ("get", "put", "post", "delete", "patch")
+
 # Steps from a request body down to one of its values: ("prop", name) for an object's
 # property, ("item",) for an array's element, ("value",) for a free-keyed object's value.
 Step = tuple[str, ...]
@@ -31,6 +34,10 @@ class Operation:
     @property
     def name(self) -> str:
         return f"{self.method} {self.path}"
+
+    @property
+    def admin_only(self) -> bool:
+        return bool(self.doc.get(ADMIN_EXTENSION))
 
     @property
     def public(self) -> bool:
@@ -139,21 +146,28 @@ def names_field(errors: Any, keys: list[str]) -> bool:
     return bool(errors)
 
 
-def create_resources(session: Any) -> dict[str, str]:
-    """A workspace, a dataset and a (Pending) job of the session's org: path values that
-    let every operation get past its lookups. No worker runs, so nothing changes them."""
-    workspace = session.call("POST", "workspaces", json={"name": "w", "cloud_type": "local"})
+def create_resources(session: Any, name: str = "w") -> dict[str, str]:
+    """A workspace, a dataset and a (Pending) job of the session's org, all called
+    ``name``: path values that let every operation get past its lookups. No worker runs,
+    so nothing but the API changes them."""
+    workspace = session.call("POST", "workspaces", json={"name": name, "cloud_type": "local"})
     assert workspace.status_code == 201, workspace.json
+    url = "https://example.com/d.tgz"
     dataset = session.call(
         "POST",
         "datasets",
-        json={"type": "object_detection", "format": "coco", "url": "https://example.com/d.tgz"},
+        json={"name": name, "type": "object_detection", "format": "coco", "url": url},
     )
     assert dataset.status_code == 201, dataset.json
     job = session.call(
         "POST",
         "jobs",
-        json={"kind": "experiment", "action": "train", "network_arch": "classification_pyt"},
+        json={
+            "name": name,
+            "kind": "experiment",
+            "action": "train",
+            "network_arch": "classification_pyt",
+        },
     )
     assert job.status_code == 201, job.json
     return {
