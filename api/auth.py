@@ -3,11 +3,14 @@
 The guard runs before every request, so a new blueprint is protected without
 remembering to decorate its views; only ``PUBLIC_ENDPOINTS`` are open. A token
 for one org is refused (403) on another org's paths, and every store query is
-filtered by org, so another org's ids are simply not found (404).
+filtered by org, so another org's ids are simply not found (404). Admin-only views
+carry ``admin_required``, which both enforces and documents it (``x-jobyard-admin``).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from flask import g, request
@@ -87,6 +90,31 @@ def require_token() -> None:
         raise Forbidden(f"this token is for org {g.principal.org}, not {org}")
 
 
+ADMIN_EXTENSION = "x-jobyard-admin"
+_ADMIN_DOC = {
+    ADMIN_EXTENSION: True,
+    "responses": {
+        "403": {
+            "description": "The token is not an admin's",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    },
+}
+
+
 def require_admin() -> None:
     if not principal().is_admin:
         raise Forbidden("this action needs an admin key")
+
+
+def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Only admins may call this view: checked before the body is read, and marked in
+    the OpenAPI document, where the auth tests find every admin-only operation."""
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        require_admin()
+        return view(*args, **kwargs)
+
+    documented: Callable[..., Any] = Blueprint.doc(**_ADMIN_DOC)(guarded)
+    return documented

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from jobyard.api.auth import require_admin
+from jobyard.api.auth import admin_required
 from jobyard.api.datasets import workspace_storage
 from jobyard.api.errors import Missing, ServiceUnavailable, annotated
 from jobyard.api.parser import Blueprint
@@ -29,7 +29,6 @@ blp = Blueprint(
 
 
 def _start(action: str, org: str, workspace_id: str, file_name: str) -> dict[str, Any]:
-    require_admin()
     svc = services()
     try:
         storage = workspace_storage(org, workspace_id)
@@ -49,12 +48,12 @@ def _start(action: str, org: str, workspace_id: str, file_name: str) -> dict[str
 
 
 def _latest(action: str, org: str, workspace_id: str) -> dict[str, Any]:
-    require_admin()
     return public(services().store.operations.latest(org, workspace_id, action))
 
 
 @blp.route("/<id:workspace_id>:backup")
 class WorkspaceBackup(MethodView):
+    @admin_required
     @blp.arguments(BackupRequestSchema)
     @blp.response(202, OperationSchema)
     def post(self, body: dict[str, Any], org_name: str, workspace_id: str) -> dict[str, Any]:
@@ -65,6 +64,7 @@ class WorkspaceBackup(MethodView):
         """
         return _start("backup", org_name, workspace_id, body["backup_file_name"])
 
+    @admin_required
     @blp.response(200, OperationSchema)
     def get(self, org_name: str, workspace_id: str) -> dict[str, Any]:
         """The latest backup through this workspace: status and progress"""
@@ -73,6 +73,7 @@ class WorkspaceBackup(MethodView):
 
 @blp.route("/<id:workspace_id>:restore")
 class WorkspaceRestore(MethodView):
+    @admin_required
     @blp.arguments(BackupRequestSchema)
     @blp.response(202, OperationSchema)
     def post(self, body: dict[str, Any], org_name: str, workspace_id: str) -> dict[str, Any]:
@@ -83,6 +84,7 @@ class WorkspaceRestore(MethodView):
         """
         return _start("restore", org_name, workspace_id, body["backup_file_name"])
 
+    @admin_required
     @blp.response(200, OperationSchema)
     def get(self, org_name: str, workspace_id: str) -> dict[str, Any]:
         """The latest restore through this workspace: status and progress"""

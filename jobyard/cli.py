@@ -34,6 +34,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
     from jobyard.api import create_app
+    from jobyard.api.server import JsonErrorWorker
     from jobyard.api.services import services
 
     settings = runtime.with_secrets(_settings(host=args.host, port=args.port))
@@ -45,7 +46,8 @@ def cmd_api(args: argparse.Namespace) -> int:
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
             self.cfg.set("workers", settings.api_workers)
             self.cfg.set("threads", settings.api_threads)
-            self.cfg.set("worker_class", "gthread")
+            # gthread, with gunicorn's own 414/431/400 in the error shape
+            self.cfg.set("worker_class", JsonErrorWorker)
             self.cfg.set("accesslog", "-")
             self.cfg.set("control_socket_disable", True)
 

@@ -10,6 +10,14 @@ from marshmallow import fields, validate
 
 ORG_NAME = validate.And(validate.Length(1, 255), validate.Regexp(r"^[a-zA-Z0-9_-]+$"))
 MAX_PAGE_SIZE = 1000
+# Every integer a client sends has a range: BSON integers are 8 bytes and pymongo raises on a
+# larger one instead of storing or comparing it, so an unbounded field is a 500 waiting.
+MAX_SKIP = 2_147_483_647
+MAX_OFFSET = 2**53  # byte offsets and sequence numbers: the largest integer JSON keeps exact
+# Query values stay far below gunicorn's request-line limit (4094 bytes) so a long one is
+# the app's 400 naming the field; no stored name is longer than this, so a longer filter
+# could match nothing anyway.
+MAX_NAME_FILTER = 500
 
 # sort parameter -> (field, direction), seed 001's enum
 SORTS: dict[str, tuple[str, int]] = {
@@ -43,10 +51,10 @@ class PaginationInfoSchema(ma.Schema):
 
 
 class ListArgsSchema(StrictSchema):
-    skip = fields.Integer(load_default=0, validate=validate.Range(0, 2_147_483_647))
+    skip = fields.Integer(load_default=0, validate=validate.Range(0, MAX_SKIP))
     size = fields.Integer(validate=validate.Range(0, MAX_PAGE_SIZE))
     sort = fields.String(load_default="date-descending", validate=validate.OneOf(list(SORTS)))
-    name = fields.String(validate=validate.Length(max=5000))
+    name = fields.String(validate=validate.Length(max=MAX_NAME_FILTER))
 
 
 class BulkResultSchema(ma.Schema):

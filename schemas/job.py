@@ -11,7 +11,13 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from jobyard.schemas.common import ListArgsSchema, PaginationInfoSchema, StrictSchema, Timestamp
+from jobyard.schemas.common import (
+    MAX_OFFSET,
+    ListArgsSchema,
+    PaginationInfoSchema,
+    StrictSchema,
+    Timestamp,
+)
 from jobyard.schemas.staging import scheme_problem
 
 
@@ -179,6 +185,13 @@ BACKEND_TYPES = ("local", "slurm", "lepton")
 # Actions that read their input from parent_job_id (seed 000, "Datasets").
 DERIVED_ACTIONS = frozenset({"evaluate", "export", "inference", "gen_trt_engine", "retrain"})
 ID = validate.Length(1, 36)
+# Product limits for the integers a job request carries (see MAX_OFFSET in common.py for
+# why every one has a maximum). The deployment's max_timeout_minutes may be lower still.
+MAX_TIMEOUT_MINUTES = 366 * 24 * 60  # a year
+MAX_EPOCHS = 1_000_000
+MAX_RUNS = 1_000_000  # a job's runs: 1, then one more per resume
+MAX_AUTOML_EXPERIMENTS = 100_000
+TIMEOUT_MINUTES = validate.Range(1, MAX_TIMEOUT_MINUTES)
 DATASET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
@@ -233,11 +246,11 @@ class JobCreateSchema(StrictSchema):
     base_experiment_ids = fields.List(fields.String(validate=ID), validate=validate.Length(max=2))
     parent_job_id = fields.String(validate=validate.Length(max=36), allow_none=True)
     backend_details = fields.Nested(BackendDetailsSchema)
-    timeout_minutes = fields.Integer(validate=validate.Range(min=1))
+    timeout_minutes = fields.Integer(validate=TIMEOUT_MINUTES)
     encryption_key = fields.String(validate=validate.Length(max=100))
     automl_settings = fields.Nested(AutomlSettingsSchema)
     retain_checkpoints_for_resume = fields.Boolean(load_default=False)
-    early_stop_epoch = fields.Integer(validate=validate.Range(min=1), allow_none=True)
+    early_stop_epoch = fields.Integer(validate=validate.Range(1, MAX_EPOCHS), allow_none=True)
     force_create = fields.Boolean(load_default=False)
 
     @ma.validates_schema(skip_on_field_errors=True)
@@ -260,7 +273,7 @@ class ResumeSchema(StrictSchema):
 
     parent_job_id = fields.String(validate=validate.Length(max=36), allow_none=True)
     specs = fields.Dict(keys=fields.String(), allow_none=True)
-    timeout_minutes = fields.Integer(validate=validate.Range(min=1))
+    timeout_minutes = fields.Integer(validate=TIMEOUT_MINUTES)
 
 
 class BulkCancelSchema(StrictSchema):
@@ -353,15 +366,15 @@ class JobListSchema(ma.Schema):
 
 
 class LogArgsSchema(StrictSchema):
-    offset = fields.Integer(validate=validate.Range(min=0))
+    offset = fields.Integer(validate=validate.Range(0, MAX_OFFSET))
     tail = fields.Integer(validate=validate.Range(1, 100_000))
     limit = fields.Integer(load_default=1_000_000, validate=validate.Range(1, 10_000_000))
 
 
 class EventArgsSchema(StrictSchema):
-    automl_experiment_number = fields.Integer(validate=validate.Range(min=0))
-    run = fields.Integer(validate=validate.Range(min=1))
-    after_seq = fields.Integer(validate=validate.Range(min=0))
+    automl_experiment_number = fields.Integer(validate=validate.Range(0, MAX_AUTOML_EXPERIMENTS))
+    run = fields.Integer(validate=validate.Range(1, MAX_RUNS))
+    after_seq = fields.Integer(validate=validate.Range(0, MAX_OFFSET))
     detailed = fields.Boolean(load_default=False)
 
 
