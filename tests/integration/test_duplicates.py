@@ -8,9 +8,9 @@ import pytest
 
 from jobyard.schemas.experiments import REFERENCE
 from jobyard.schemas.job import JobState
-from tests.helpers import assert_error
+from tests.helpers import assert_error, on_both_servers
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, on_both_servers]
 
 
 def body(**overrides):
