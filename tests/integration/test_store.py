@@ -165,3 +165,13 @@ def test_replacing_onto_an_identical_one_is_a_duplicate_and_changes_nothing(stor
         store.datasets.replace("acme", second["_id"], fields, "starting")
     assert caught.value.existing_id == first["_id"]
     assert store.datasets.get("acme", second["_id"])["name"] == "e"
+
+
+def test_recording_an_uploaded_file_again_replaces_its_record(store):
+    """One document per (job, path): a replace upsert whose document carries its _id, which
+    nx-27017 would otherwise give a fresh ObjectId on every call."""
+    store.uploads.record("j1", "acme", "model.npz", 10, 1.0)
+    store.uploads.record("j1", "acme", "model.npz", 12, 2.0)
+    store.uploads.record("j1", "acme", "small.json", 1, 1.0)
+    assert store.uploads.uploaded("j1") == {"model.npz": (12, 2.0), "small.json": (1, 1.0)}
+    assert store.db["job_uploads"].count_documents({"job_id": "j1"}) == 2
