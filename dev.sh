@@ -63,6 +63,23 @@ lepton_sdk() {
   fi
 }
 
+secantus_server() {
+  # SecantusDB answers as MongoDB does where nx-27017 is lax; the store's tests and one
+  # engine test run on both (tests/secantus.py). It is GPL-2.0, so it never enters .venv: it
+  # gets a venv of its own and runs only as a separate process, in the tests. No fallback:
+  # a test run without it would quietly stop checking the store against MongoDB behaviour.
+  local version=0.7.0b3
+  local check="import importlib.metadata as m, sys; sys.exit(m.version('secantusdb') != '$version')"
+  if ! .venv-secantus/bin/python -c "$check" >/dev/null 2>&1; then
+    "$(python_bin)" -m venv .venv-secantus &&
+      .venv-secantus/bin/python -m pip install -q "secantusdb==$version" || {
+      echo "error: could not install secantusdb==$version into .venv-secantus" >&2
+      exit 1
+    }
+  fi
+  export JY_SECANTUS_BIN="$PWD/.venv-secantus/bin/secantusd-py"
+}
+
 case "${1:-}" in
   up)
     setup
@@ -73,6 +90,7 @@ case "${1:-}" in
     setup
     system_packages
     lepton_sdk
+    secantus_server
     shift
     .venv/bin/ruff check .
     .venv/bin/ruff format --check .

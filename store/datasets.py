@@ -133,7 +133,7 @@ class Datasets:
                 {"_id": dataset_id, "org": org}, doc, return_document=ReturnDocument.AFTER
             )
         except DuplicateKeyError:
-            found = None  # nx-27017 returns None instead of raising; both land here
+            found = None  # MongoDB raises; nx-27017 returns None instead: both land here
         if found is None:
             clash = self._coll.find_one(
                 {"org": org, "fingerprint": doc["fingerprint"], "_id": {"$ne": dataset_id}},

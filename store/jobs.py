@@ -348,7 +348,8 @@ class Jobs:
         update: Doc = {"$set": changes, "$inc": {"events_stored": new_events}}
         if summary.series:
             # x and y as two arrays of numbers: nested arrays do not survive every
-            # MongoDB-wire server (nx-27017 stores them as strings)
+            # MongoDB-wire server (nx-27017 stores them as strings); on MongoDB this is the
+            # same data in the shape graphical() reads, so it stays
             push: Doc = {}
             for metric, points in summary.series.items():
                 for axis, values in (("x", [p[0] for p in points]), ("y", [p[1] for p in points])):

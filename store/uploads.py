@@ -24,5 +24,8 @@ class Uploads:
         return {d["path"]: (int(d["size"]), float(d["modified"])) for d in found}
 
     def record(self, job_id: str, org: str, path: str, size: int, modified: float) -> None:
+        key = f"{job_id}:{path}"
         doc = {"job_id": job_id, "org": org, "path": path, "size": size, "modified": modified}
-        self._coll.replace_one({"_id": f"{job_id}:{path}"}, doc, upsert=True)
+        # _id in the replacement too: MongoDB takes it from the filter, nx-27017 would upsert
+        # a fresh ObjectId on every call (a new document each time)
+        self._coll.replace_one({"_id": key}, {"_id": key, **doc}, upsert=True)

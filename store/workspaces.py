@@ -186,7 +186,7 @@ class Workspaces:
                 return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:
-            doc = None  # nx-27017 returns None instead of raising; both land here
+            doc = None  # MongoDB raises; nx-27017 returns None instead: both land here
         if doc is None and "fingerprint" in update:
             clash = self._coll.find_one(
                 {"org": org, "fingerprint": update["fingerprint"], "_id": {"$ne": workspace_id}},

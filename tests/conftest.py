@@ -1,7 +1,9 @@
 """Fixtures that start real servers on free loopback ports.
 
 One nx-27017 (MongoDB wire protocol) and one redis-server serve the whole
-session; each test gets its own database so tests stay independent.
+session; each test gets its own database so tests stay independent. Tests
+marked ``helpers.on_both_servers`` run once on nx-27017 and once on
+SecantusDB (``tests/secantus.py``), started the first time one needs it.
 """
 
 from __future__ import annotations
@@ -24,15 +26,39 @@ from jobyard.api import create_app
 from jobyard.schemas.settings import Settings
 from jobyard.store import Store, connect
 from jobyard.store.crypto import Cipher
+from tests import secantus
+from tests.helpers import MONGO_SERVERS
 
 ENCRYPTION_KEY = Cipher.generate_key()
 
 
 @pytest.fixture(scope="session")
-def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def nx_27017_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     child = embedded.start_mongo(tmp_path_factory.mktemp("mongo"))
     yield child.url
     child.stop()
+
+
+@pytest.fixture(scope="session")
+def secantus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    child = secantus.start(secantus.binary(), tmp_path_factory.mktemp("secantus"))
+    yield child.url
+    child.stop()
+
+
+@pytest.fixture
+def mongo_server(request: pytest.FixtureRequest) -> str:
+    """The MongoDB-wire server under the test: nx-27017 unless the test is parametrised
+    over both (``helpers.on_both_servers``)."""
+    name: str = getattr(request, "param", MONGO_SERVERS[0])
+    return name
+
+
+@pytest.fixture
+def mongo_uri(request: pytest.FixtureRequest, mongo_server: str) -> str:
+    fixture = {"nx-27017": "nx_27017_uri", "secantus": "secantus_uri"}[mongo_server]
+    uri: str = request.getfixturevalue(fixture)
+    return uri
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,19 @@
-"""Assertions shared by the API tests."""
+"""Assertions and markers shared by the tests."""
 
 from __future__ import annotations
 
 import sys
 from http.server import ThreadingHTTPServer
 from typing import Any
+
+import pytest
+
+# The embedded default first; SecantusDB answers as MongoDB does where nx-27017 is lax.
+MONGO_SERVERS = ("nx-27017", "secantus")
+
+# Runs a test once per server (ids ``[nx-27017]``, ``[secantus]``): the store's tests, so
+# nothing in store/ leans on a quirk of either, and one end-to-end lifecycle.
+on_both_servers = pytest.mark.parametrize("mongo_server", MONGO_SERVERS, indirect=True)
 
 
 def assert_error(response: Any, status: int) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from jobyard.store.catalog import REFERENCE
-from tests.helpers import wait_for
+from tests.helpers import on_both_servers, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +60,7 @@ def until_status(s, job_id, wanted, timeout=60):
     return wait_for(check, timeout, f"job {job_id} {wanted}")
 
 
+@on_both_servers
 def test_train_goes_pending_running_done_with_an_event_per_epoch(login, worker):
     s = login()
     job_id = train(s, epochs=4, pace=0.4)

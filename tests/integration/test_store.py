@@ -1,4 +1,5 @@
-"""The store against a real MongoDB-wire server: CAS, paging, org scope, indexes."""
+"""The store against both MongoDB-wire servers: CAS, paging, org scope, indexes, and the
+store's side of each place where nx-27017 and MongoDB differ."""
 
 from __future__ import annotations
 
@@ -6,11 +7,18 @@ import threading
 
 import pytest
 
+from jobyard.schemas.events import Summary
+from jobyard.store import jobs as jobs_module
 from jobyard.store.cas import compare_and_set
-from jobyard.store.errors import NotFound, StaleState
+from jobyard.store.errors import Duplicate, NotFound, StaleState
+from jobyard.store.fingerprint import forced
+from jobyard.store.jobs import public
 from jobyard.store.paging import Page, fetch_page
+from jobyard.store.timeutil import utcnow
+from tests.helpers import on_both_servers
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, on_both_servers]
+NO_DETAILS = {"cloud_specific_details": {}}
 
 
 def test_compare_and_set_moves_only_from_an_expected_state(store):
@@ -90,3 +98,80 @@ def test_workspace_reads_are_scoped_by_org(store):
 def test_indexes_exist_after_start_up(store):
     names = {tuple(ix["key"]) for ix in store.db["users"].list_indexes()}
     assert ("org", "name") in names
+
+
+# --- where the two servers differ (test_mongo_servers.py): the store leans on neither ---
+
+
+def test_timestamps_are_epoch_numbers_that_range_queries_compare(store):
+    """Numbers, not datetimes: nx-27017 turns a ``$set`` datetime into a string."""
+    job = store.jobs.create("acme", "u", {"kind": "experiment"}, "process", forced())
+    ws = store.workspaces.create("acme", "u", {"name": "w", "cloud_type": "local"} | NO_DETAILS)
+    store.workspaces.replace("acme", ws.id, {"name": "w2", "cloud_type": "local"} | NO_DETAILS)
+    moved = store.jobs.update_fields(job["_id"], "Pending", {"started_on": utcnow()})
+    stored_ws = store.db["workspaces"].find_one({"_id": ws.id})
+    for value in (moved["created_on"], moved["last_modified"], moved["started_on"]):
+        assert type(value) is float
+    assert type(stored_ws["last_modified"]) is float
+    waiting = [d["_id"] for d in store.jobs.unsubmitted(older_than=moved["enqueued_at"] + 1)]
+    assert waiting == [job["_id"]]
+    assert store.jobs.unsubmitted(older_than=moved["enqueued_at"] - 1) == []
+
+
+def test_metric_series_are_two_arrays_of_numbers_capped_at_the_limit(store, monkeypatch):
+    """Pushed as numbers, never as [x, y] pairs or objects, which nx-27017 stringifies."""
+    monkeypatch.setattr(jobs_module, "SERIES_LIMIT", 3)
+    job = store.jobs.create("acme", "u", {"kind": "experiment"}, "process", forced())
+    first = Summary({"epoch": 2}, {"loss": [[1, 0.9], [2, 0.7]]})
+    assert store.jobs.advance_output(job, {"status": 10}, 0, first, 2)
+    assert not store.jobs.advance_output(job, {"status": 10}, 0, first, 2)  # offsets moved
+    job = store.jobs.find(job["_id"])
+    second = Summary({"epoch": 3}, {"loss": [[3, 0.5]], "val_accuracy": [[3, 0.8]]})
+    assert store.jobs.advance_output(job, {"status": 20}, 0, second, 1)
+    job = store.jobs.find(job["_id"])
+    assert job["series"] == {
+        "loss": {"x": [1, 2, 3], "y": [0.9, 0.7, 0.5]},
+        "val_accuracy": {"x": [3], "y": [0.8]},
+    }
+    more = Summary({}, {"loss": [[4, 0.4]]})
+    assert store.jobs.advance_output(job, {"status": 30}, 0, more, 1)
+    job = store.jobs.find(job["_id"])
+    assert job["series"]["loss"] == {"x": [2, 3, 4], "y": [0.7, 0.5, 0.4]}
+    assert job["events_stored"] == 4 and job["job_details"]["epoch"] == 3
+    shown = {g["metric"]: g for g in public(job)["job_details"]["graphical"]}
+    assert shown["loss"]["values"] == [0.7, 0.5, 0.4] and shown["loss"]["x_max"] == 4
+
+
+def test_replacing_onto_an_identical_one_is_a_duplicate_and_changes_nothing(store):
+    """MongoDB raises DuplicateKeyError there and nx-27017 returns None: both are a
+    Duplicate naming the existing one."""
+    taken = store.workspaces.create("acme", "u", {"name": "w", "cloud_type": "local"} | NO_DETAILS)
+    other = store.workspaces.create("acme", "u", {"name": "x", "cloud_type": "local"} | NO_DETAILS)
+    with pytest.raises(Duplicate) as caught:
+        store.workspaces.replace(
+            "acme", other.id, {"name": "w", "cloud_type": "local"} | NO_DETAILS
+        )
+    assert caught.value.existing_id == taken.id
+    assert store.workspaces.get("acme", other.id).name == "x"
+    with pytest.raises(NotFound):
+        store.workspaces.replace(
+            "acme", "missing", {"name": "y", "cloud_type": "local"} | NO_DETAILS
+        )
+
+    fields = {"name": "d", "type": "vlm", "format": "default"}
+    first = store.datasets.create("acme", "u", fields, "starting", False)
+    second = store.datasets.create("acme", "u", {**fields, "name": "e"}, "starting", False)
+    with pytest.raises(Duplicate) as caught:
+        store.datasets.replace("acme", second["_id"], fields, "starting")
+    assert caught.value.existing_id == first["_id"]
+    assert store.datasets.get("acme", second["_id"])["name"] == "e"
+
+
+def test_recording_an_uploaded_file_again_replaces_its_record(store):
+    """One document per (job, path): a replace upsert whose document carries its _id, which
+    nx-27017 would otherwise give a fresh ObjectId on every call."""
+    store.uploads.record("j1", "acme", "model.npz", 10, 1.0)
+    store.uploads.record("j1", "acme", "model.npz", 12, 2.0)
+    store.uploads.record("j1", "acme", "small.json", 1, 1.0)
+    assert store.uploads.uploaded("j1") == {"model.npz": (12, 2.0), "small.json": (1, 1.0)}
+    assert store.db["job_uploads"].count_documents({"job_id": "j1"}) == 2

@@ -19,7 +19,7 @@ from jobyard.store.catalog import REFERENCE
 from jobyard.store.crypto import Cipher
 from jobyard.store.operations import COLLECTION as OPERATIONS
 from jobyard.workers import maintenance
-from tests.helpers import assert_error, wait_for
+from tests.helpers import assert_error, on_both_servers, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +57,7 @@ def seeded(store):
     return store
 
 
+@on_both_servers
 def test_backup_keeps_secrets_encrypted_and_restore_brings_every_document_back(seeded, tmp_path):
     store = seeded
     files = FileStorage(tmp_path)
@@ -72,6 +73,7 @@ def test_backup_keeps_secrets_encrypted_and_restore_brings_every_document_back(s
     assert snapshot(store.db) == before
 
 
+@on_both_servers
 def test_an_org_backup_restores_that_org_only(seeded, tmp_path):
     store = seeded
     files = FileStorage(tmp_path)
@@ -97,6 +99,7 @@ def test_an_org_backup_restores_that_org_only(seeded, tmp_path):
     )
 
 
+@on_both_servers
 @pytest.mark.parametrize(
     ("org", "cipher_key", "damage", "fragment"),
     [
@@ -273,6 +276,7 @@ def _cli(settings, *args):
     )
 
 
+@on_both_servers
 def test_admin_command_backs_up_and_restores_the_whole_deployment(seeded, settings, tmp_path):
     store = seeded
     before = snapshot(store.db)

@@ -11,6 +11,7 @@ from jobyard.backends.storage.progress import Progress
 from jobyard.store.fingerprint import forced
 from jobyard.workers import transfers
 from jobyard.workers.context import Context
+from tests.helpers import on_both_servers
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +45,7 @@ def test_only_new_or_changed_files_go_up_again():
     assert [f.path for f in transfers.changed(files, uploaded)] == ["b.npz", "c.json"]
 
 
+@on_both_servers
 def test_progress_moves_in_the_job_during_a_slow_upload(
     settings, store, redis_url, tmp_path, monkeypatch, login
 ):
