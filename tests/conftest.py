@@ -27,6 +27,10 @@ from jobyard.store.crypto import Cipher
 
 ENCRYPTION_KEY = Cipher.generate_key()
 
+# The SLURM cluster is session-scoped and shared by tests/slurm and tests/contract: one
+# plugin defines it, so that a session running both starts one cluster, not two.
+pytest_plugins = ["tests.slurm.cluster"]
+
 
 @pytest.fixture(scope="session")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -1,9 +1,10 @@
 """Jobs end to end through a real Celery worker, Redis, the MongoDB-wire
-server and the process backend running the reference workload."""
+server and the process backend running the reference workload. The lifecycle every
+backend shares (train, cancel, timeout ...) is the contract suite's, tests/contract;
+``train``, ``derived`` and ``until_status`` here are the helpers both use."""
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from pathlib import Path
@@ -60,35 +61,6 @@ def until_status(s, job_id, wanted, timeout=60):
     return wait_for(check, timeout, f"job {job_id} {wanted}")
 
 
-def test_train_goes_pending_running_done_with_an_event_per_epoch(login, worker):
-    s = login()
-    job_id = train(s, epochs=4, pace=0.4)
-    assert status_of(s, job_id) == "Pending"
-    worker()
-    running = until_status(s, job_id, "Running")
-    assert running["started_on"]
-    done = until_status(s, job_id, "Done")
-    details = done["job_details"]
-    assert details["epoch"] == 4 and details["max_epoch"] == 4
-    assert {k["metric"] for k in details["kpi"]} >= {"val_accuracy"}
-    assert dict((k["metric"], k["value"]) for k in details["kpi"])["val_accuracy"] > 0.8
-    assert {g["metric"] for g in details["graphical"]} >= {"loss", "val_accuracy"}
-    assert details["detailed_status"]["status"] == "Done"
-    events = s.call("GET", f"jobs/{job_id}:events?detailed=true").json["events"]
-    epochs = [e["epoch"] for e in events if e.get("status") == "RUNNING" and "epoch" in e]
-    assert epochs == [1, 2, 3, 4]
-    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
-    lines = s.call("GET", f"jobs/{job_id}:events").json["events"]
-    assert any(line.startswith("Epoch 4/4") for line in lines)
-    logs = s.call("GET", f"jobs/{job_id}:logs")
-    assert b"epoch 4/4" in logs.data
-    tail = s.call("GET", f"jobs/{job_id}:logs?tail=1").data.decode()
-    assert tail.count("\n") == 1
-    offset = int(logs.headers["X-Next-Offset"])
-    assert offset == len(logs.data)
-    assert s.call("GET", f"jobs/{job_id}:logs?offset={offset}").data == b""
-
-
 def test_evaluate_export_and_inference_from_a_trained_parent(login, worker):
     s = login()
     worker()
@@ -102,32 +74,6 @@ def test_evaluate_export_and_inference_from_a_trained_parent(login, worker):
         if action == "evaluate":
             kpi = {k["metric"]: k["value"] for k in done["job_details"]["kpi"]}
             assert kpi["accuracy"] > 0.8
-
-
-def test_cancel_reaches_canceled_and_the_process_is_gone(login, worker, store):
-    s = login()
-    worker()
-    job_id = train(s, epochs=50, pace=0.5)
-    until_status(s, job_id, "Running")
-    pid = store.jobs.find(job_id)["handle"]["data"]["pid"]
-    assert s.call("POST", f"jobs/{job_id}:cancel").json["status"] == "Canceling"
-    until_status(s, job_id, "Canceled", timeout=30)
-
-    def gone() -> bool:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return True
-        return _zombie(pid)
-
-    wait_for(gone, 10, "process group gone")
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_a_failing_workload_ends_error_with_its_message(login, worker, store):
@@ -165,17 +111,6 @@ def test_redis_flushall_with_jobs_pending_loses_none(login, worker, redis_url):
     worker()
     for job_id in jobs:
         until_status(s, job_id, "Done", timeout=60)
-
-
-def test_timeout_stops_a_silent_run_and_says_so(login, worker, store):
-    s = login()
-    worker()
-    job_id = train(s, epochs=100, pace=1.0, timeout_minutes=1)
-    until_status(s, job_id, "Running")
-    # One minute is the smallest timeout; move the start back instead of waiting.
-    store.jobs.update_fields(job_id, "Running", {"started_on": time.time() - 61})
-    job = until_status(s, job_id, "Error", timeout=30)
-    assert "timeout" in job["job_details"]["detailed_status"]["message"]
 
 
 def test_a_transient_submit_failure_is_retried_then_reported(login, worker, tmp_path):
