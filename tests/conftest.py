@@ -31,6 +31,10 @@ from tests.helpers import MONGO_SERVERS
 
 ENCRYPTION_KEY = Cipher.generate_key()
 
+# The SLURM cluster is session-scoped and shared by tests/slurm and tests/contract: one
+# plugin defines it, so that a session running both starts one cluster, not two.
+pytest_plugins = ["tests.slurm.cluster"]
+
 
 @pytest.fixture(scope="session")
 def nx_27017_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jobyard.backends.storage.base import Storage
-from jobyard.backends.storage.errors import StorageNotSupported
+from jobyard.backends.storage.errors import StorageNotSupported, StorageRefused
 from jobyard.backends.storage.file import FileStorage
 from jobyard.backends.storage.local import local_directory
 from jobyard.schemas.workspace import WorkspaceConfig
@@ -63,11 +63,18 @@ def stores_results(workspace: WorkspaceConfig) -> bool:
 
 
 def check_location(workspace: WorkspaceConfig, local_root: Path) -> None:
-    """Refuse (PathNotAllowed) a local workspace whose path leaves its allowed directory:
-    checked whether or not the storage itself is probed."""
+    """Refuse (PathNotAllowed) a local workspace whose path leaves its allowed directory,
+    whether or not the storage itself is probed. A relative path names a folder of the
+    org's own, made here if missing; an absolute one must exist already."""
     kind, config = storage_kind(workspace.cloud_type, workspace.details)
     if kind == "file":
-        local_directory(local_root, workspace.org, config.get("path"), workspace.id)
+        path = config.get("path")
+        found = local_directory(local_root, workspace.org, path, workspace.id)
+        if path and not str(path).startswith("/"):
+            try:
+                found.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StorageRefused(f"cannot make directory {found}: {e.strerror}") from e
 
 
 def check_workspace(workspace: WorkspaceConfig, local_root: Path) -> None:

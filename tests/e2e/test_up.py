@@ -20,7 +20,7 @@ def test_readme_walkthrough_runs_as_written(jobyard_up):
     workspace_id = lines[0]
     assert len(workspace_id) == 36, out
     assert '"renamed"' in out
-    assert '"path": "/tmp/jobyard-workspace"' in out  # a local workspace: nothing to mask
+    assert '"path": "my_workspace"' in out  # a local workspace: nothing to mask
 
 
 def test_readme_jobs_walkthrough_trains_evaluates_exports_and_cancels(jobyard_up):

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from jobyard.schemas.job import JobState
+from jobyard.store.catalog import REFERENCE
 from tests.helpers import assert_error, on_both_servers
 
 pytestmark = [pytest.mark.integration, on_both_servers]

@@ -56,8 +56,7 @@ def backend(kube_settings: Settings) -> Iterator[KubernetesBackend]:
     found.close()
 
 
-@pytest.fixture
-def settings(settings: Settings, fake: FakeKubernetes, volume: Path) -> Settings:
+def api_settings(settings: Settings, fake: FakeKubernetes, volume: Path) -> Settings:
     """The API's settings too: ``backend_type: local`` must mean Kubernetes when jobs are
     created, not only in the worker."""
     return settings.replace(
@@ -67,3 +66,8 @@ def settings(settings: Settings, fake: FakeKubernetes, volume: Path) -> Settings
         kubernetes_results_mount=str(volume),
         kubernetes_results_dir=volume,
     )
+
+
+@pytest.fixture
+def settings(settings: Settings, fake: FakeKubernetes, volume: Path) -> Settings:
+    return api_settings(settings, fake, volume)

@@ -58,3 +58,20 @@ def workspace_details(fake: FakeLepton, token: str = TOKEN) -> dict[str, Any]:
             "cloud_bucket_name": "results",
         },
     }
+
+
+def lepton_workspace(s: Any, fake: FakeLepton, token: str = TOKEN) -> str:
+    """A ``lepton`` workspace on the double, created through the API; returns its id."""
+    body = {
+        "name": "lepton",
+        "cloud_type": "lepton",
+        "cloud_specific_details": workspace_details(fake, token),
+    }
+    created = s.call("POST", "workspaces", json=body)
+    assert created.status_code == 201, created.json
+    return str(created.json["id"])
+
+
+def lepton_id(store: Any, job_id: str) -> str:
+    """The Lepton job running the job's current run."""
+    return str(store.jobs.find(job_id)["handle"]["data"]["lepton_job"])

@@ -21,7 +21,7 @@ from jobyard.backends.slurm.parse import (
 )
 from jobyard.backends.slurm.sbatch import render_sbatch
 from jobyard.backends.slurm.ssh import HostKeyRejected, SshRunner
-from tests.slurm.conftest import SlurmCluster, free_ports
+from tests.slurm.cluster import SlurmCluster, free_ports
 
 pytestmark = pytest.mark.integration
 

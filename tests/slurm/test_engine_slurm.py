@@ -1,12 +1,10 @@
-"""The whole job lifecycle on a real SLURM cluster behind a real sshd, through the REST API
-and a real worker: the same promises the process backend keeps."""
+"""Jobs on a real SLURM cluster behind a real sshd, through the REST API and a real worker:
+what only SLURM has (login-node failover, host keys, batched polling, node failures). The
+lifecycle every backend shares (train, pause/resume, cancel, timeout, pending reasons, bad
+credentials) is the contract suite's, tests/contract."""
 
 from __future__ import annotations
 
-import io
-import subprocess
-import tarfile
-import time
 import uuid
 from typing import Any
 
@@ -18,109 +16,18 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from jobyard.backends.base import RunSpec, RunState
 from jobyard.backends.slurm.backend import SlurmBackend
 from jobyard.workers import engine
+from jobyard.workers.celery_app import create_celery
 from jobyard.workers.context import Context
 from tests.helpers import wait_for
 from tests.integration.test_engine import train, until_status
 from tests.integration.test_job_control import epoch_events, wait_epoch
-from tests.slurm.conftest import SlurmCluster, free_ports
+from tests.slurm.cluster import SLURM, free_ports, scontrol, slurm_command, workspace
 
 pytestmark = pytest.mark.integration
-
-SLURM = {"backend_type": "slurm", "partition": "debug"}
-
-
-def workspace(s: Any, cluster: SlurmCluster, **changes: Any) -> str:
-    details = {
-        "slurm_user": cluster.user,
-        "slurm_hostname": [cluster.address],
-        "base_results_dir": f"{cluster.work}/{uuid.uuid4().hex[:8]}",
-        "ssh_private_key": cluster.private_key.read_text(),
-        "known_hosts": cluster.known_hosts.read_text(),
-        "slurm_python": str(cluster.python),
-        **changes,
-    }
-    body = {
-        "name": f"cluster-{uuid.uuid4().hex[:6]}",
-        "cloud_type": "slurm",
-        "cloud_specific_details": details,
-    }
-    response = s.call("POST", "workspaces", json=body)
-    assert response.status_code == 201, response.json
-    return str(response.json["id"])
 
 
 def slurm_train(s: Any, ws: str, **overrides: Any) -> str:
     return str(train(s, workspace=ws, backend_details=SLURM, **overrides))
-
-
-def squeue_state(cluster: SlurmCluster, slurm_job_id: str) -> str:
-    out = subprocess.run(
-        ["scontrol", "show", "job", "-o", slurm_job_id],
-        env={"SLURM_CONF": str(cluster.slurm_conf), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    return out.split("JobState=")[1].split()[0] if "JobState=" in out else ""
-
-
-def test_train_runs_to_done_on_slurm_with_events(slurm_cluster, login, worker, store) -> None:
-    s = login()
-    ws = workspace(s, slurm_cluster)
-    worker()
-    job_id = slurm_train(s, ws, epochs=3)
-    done = until_status(s, job_id, "Done", timeout=90)
-    assert [e["epoch"] for e in epoch_events(s, job_id)] == [1, 2, 3]
-    assert {k["metric"] for k in done["job_details"]["kpi"]} >= {"val_accuracy"}
-    handle = store.jobs.find(job_id)["handle"]["data"]
-    assert handle["login_node"] == slurm_cluster.address
-    assert squeue_state(slurm_cluster, handle["slurm_job_id"]) == "COMPLETED"
-    log = s.call("GET", f"jobs/{job_id}:logs").data.decode()
-    assert "epoch" in log.lower()
-    # results stay on the cluster and come through the jobs file endpoints over SFTP
-    listed = s.call("POST", f"jobs/{job_id}:list_files", json={}).json
-    assert {"model_best.npz", "model_latest.npz", "train_summary.json"} <= set(listed)
-    best = s.call("POST", f"jobs/{job_id}:download_selective_files", json={"best_model": True})
-    with tarfile.open(fileobj=io.BytesIO(best.get_data()), mode="r:gz") as tar:
-        assert [m.name for m in tar.getmembers()] == [f"{job_id}/model_best.npz"]
-    # the secret never comes back
-    shown = s.call("GET", f"workspaces/{ws}").json["cloud_specific_details"]
-    assert "PRIVATE KEY" not in str(shown)
-
-
-def test_graceful_pause_then_resume_on_slurm(slurm_cluster, login, worker) -> None:
-    s = login()
-    ws = workspace(s, slurm_cluster)
-    worker()
-    job_id = slurm_train(s, ws, epochs=12, pace=0.5)  # still running when the pause lands
-    until_status(s, job_id, "Running", timeout=60)
-    wait_epoch(s, job_id, 2)
-    assert s.call("POST", f"jobs/{job_id}:pause", json={"graceful": True}).status_code == 200
-    paused = until_status(s, job_id, "Paused", timeout=60)
-    assert "checkpoint" in paused["job_details"]["detailed_status"]["message"]
-    before = [e["epoch"] for e in epoch_events(s, job_id, run=1)]
-    k = before[-1]
-    assert before == list(range(1, k + 1)) and 2 <= k < 12
-    resumed = s.call("POST", f"jobs/{job_id}:resume", json={})
-    assert resumed.status_code == 200 and resumed.json["run"] == 2
-    until_status(s, job_id, "Done", timeout=90)
-    assert [e["epoch"] for e in epoch_events(s, job_id, run=2)] == list(range(k + 1, 13))
-
-
-def test_cancel_on_slurm(slurm_cluster, login, worker, store) -> None:
-    s = login()
-    ws = workspace(s, slurm_cluster)
-    worker()
-    job_id = slurm_train(s, ws, epochs=50, pace=0.5)
-    until_status(s, job_id, "Running", timeout=60)
-    assert s.call("POST", f"jobs/{job_id}:cancel").status_code == 200
-    until_status(s, job_id, "Canceled", timeout=60)
-    slurm_id = store.jobs.find(job_id)["handle"]["data"]["slurm_job_id"]
-    wait_for(
-        lambda: squeue_state(slurm_cluster, slurm_id) not in {"RUNNING", "PENDING"},
-        30,
-        "the SLURM job to end",
-    )
 
 
 def test_first_login_node_unreachable_the_second_is_used(slurm_cluster, login, worker, store):
@@ -146,24 +53,14 @@ def test_a_changed_host_key_is_refused_with_a_clear_error(slurm_cluster, login, 
     assert "host key" in message and "changed" in message and slurm_cluster.address in message
 
 
-def test_a_one_minute_timeout_on_slurm(slurm_cluster, login, worker) -> None:
-    s = login()
-    ws = workspace(s, slurm_cluster)
-    worker()
-    started = time.monotonic()
-    job_id = slurm_train(s, ws, epochs=500, pace=1.0, timeout_minutes=1)
-    failed = until_status(s, job_id, "Error", timeout=120)
-    elapsed = time.monotonic() - started
-    assert "timeout" in failed["job_details"]["detailed_status"]["message"]
-    assert 60 <= elapsed < 60 + 3 + 20, elapsed  # limit + grace + ticks and SLURM's latency
-
-
 def test_100_jobs_are_watched_with_two_round_trips_per_tick(slurm_cluster, login, settings, store):
     """Reconcile in this process, so the SSH round trips can be counted: one exec for all
     states, one SFTP session for all output, whatever the number of jobs."""
     s = login()
     ws = workspace(s, slurm_cluster)
-    ctx = Context(settings, store, redis.Redis.from_url(settings.redis_url), celery=None)
+    ctx = Context(
+        settings, store, redis.Redis.from_url(settings.redis_url), create_celery(settings)
+    )
     target = f"slurm:{ws}"
     try:
         ids = [slurm_train(s, ws, epochs=1) for _ in range(100)]
@@ -182,15 +79,8 @@ def test_100_jobs_are_watched_with_two_round_trips_per_tick(slurm_cluster, login
         waiting = [m for m in messages if m.startswith("pending: waiting")]
         assert waiting, messages[:5]  # 100 one-CPU jobs on one small node: most must wait
     finally:
-        env = {"SLURM_CONF": str(slurm_cluster.slurm_conf), "PATH": "/usr/bin:/bin"}
-        subprocess.run(["scancel", "-u", slurm_cluster.user], check=False, env=env)
-        for backend_ in ctx._backends.values():
-            backend_[1].close()
-
-
-def scontrol(cluster: SlurmCluster, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"SLURM_CONF": str(cluster.slurm_conf), "PATH": "/usr/bin:/bin"}
-    return subprocess.run(["scontrol", *args], env=env, capture_output=True, text=True)
+        slurm_command(slurm_cluster, "scancel", "-u", slurm_cluster.user)
+        ctx.resources.close()
 
 
 def test_a_node_failure_resubmits_the_job_from_its_checkpoint(slurm_cluster, login, worker):

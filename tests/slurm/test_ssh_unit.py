@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from jobyard.backends.errors import BackendUnavailable, SubmitRejected
 from jobyard.backends.slurm.ssh import Endpoint, SshRunner, load_known_hosts, load_private_key
-from tests.slurm.conftest import free_ports
+from tests.slurm.cluster import free_ports
 
 
 def _openssh(
