@@ -3,14 +3,20 @@ every backend so the engine's exactly-once parsing holds whatever the transport.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from jobyard.backends.base import Output
 
 
 def read_chunk(path: Path, offset: int, max_bytes: int) -> bytes:
-    """At most ``max_bytes`` from ``offset``; a file not written yet reads as nothing."""
+    """At most ``max_bytes`` from ``offset``; a file not written yet reads as nothing.
+
+    The size is looked at first: most runs wrote nothing new since the last tick, and a
+    stat is cheaper than opening the file (reconcile does this for every running job)."""
     try:
+        if os.stat(path).st_size <= max(offset, 0):
+            return b""
         with open(path, "rb") as fh:
             fh.seek(max(offset, 0))
             return fh.read(max_bytes)

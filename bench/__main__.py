@@ -61,7 +61,13 @@ def run(
             print(f"[bench] {name}: {time.perf_counter() - start:.1f}s", file=sys.stderr)
             save(figures)  # a run cut short still leaves what it measured
 
-    phase("post", lambda: [submit.post_throughput(bench, login(bench, "post"), plan)])
+    phase(
+        "post",
+        lambda: [
+            submit.post_throughput(bench, login(bench, "post"), plan),
+            submit.round_trips(bench),
+        ],
+    )
     if {"e2e", "latency"} & set(phases):
         worker = bench.start_worker(beat=True)
         raw_worker = submit.start_raw_worker(bench) if "e2e" in phases else None

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from bench import experiments, rawcelery
+from bench import experiments, rawcelery, roundtrips
 from bench.client import Api
 from bench.plan import Plan
 from bench.servers import Bench, Proc
@@ -41,6 +41,24 @@ def post_jobs(api: Api, count: int, clients: int, experiment: Any) -> list[str]:
 
 def _purge(bench: Bench, *queues: str) -> None:
     bench.redis.delete(*queues)
+
+
+def round_trips(bench: Bench) -> Figure:
+    """MongoDB and Redis round trips per accepted job, against the raw baseline's."""
+    trips = roundtrips.per_job(bench)
+    ours, theirs = trips["jobyard"], trips["baseline"]
+    total = ours["mongodb_per_job"] + ours["redis_per_job"]
+    raw = theirs["mongodb_per_job"] + theirs["redis_per_job"]
+    return Figure(
+        "POST /jobs round trips (MongoDB + Redis)",
+        "per job",
+        total,
+        raw,
+        "raw insert_one + apply_async",
+        "no more than the baseline",
+        total <= raw,
+        trips,
+    )
 
 
 def post_throughput(bench: Bench, api: Api, plan: Plan) -> Figure:

@@ -51,3 +51,19 @@ class DoubleHTTPServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
         super().handle_error(request, client_address)
+
+
+def stored_job(store: Any, backend: str = "process", org: str = "acme") -> str:
+    """A Pending train job of the reference workload, written through the store (no API,
+    no dispatch): for tests that drive the engine themselves."""
+    from jobyard.store.catalog import REFERENCE
+    from jobyard.store.fingerprint import forced
+
+    fields = {
+        "kind": "experiment",
+        "action": "train",
+        "network_arch": "classification_pyt",
+        "specs": REFERENCE.default_spec("train"),
+        "timeout_minutes": 60,
+    }
+    return str(store.jobs.create(org, "u1", fields, backend, forced())["_id"])

@@ -83,12 +83,6 @@ def num_gpus(spec: RunSpec) -> int:
     return count
 
 
-def network_arch(spec: RunSpec) -> str:
-    # RunSpec does not carry the network yet (see docs/drafts/kubernetes.md); until it
-    # does, every run uses the default image.
-    return spec.network_arch
-
-
 def workload_env(spec: RunSpec, config: KubeConfig) -> list[dict[str, str]]:
     """The contract (``backends.contract``) as the pod sees it; a parent's results are on
     the same volume, under its job id."""
@@ -133,7 +127,7 @@ def _container(spec: RunSpec, config: KubeConfig) -> dict[str, Any]:
         raise SubmitRejected(f"run {spec.name}: empty command")
     container: dict[str, Any] = {
         "name": CONTAINER,
-        "image": config.image_for(network_arch(spec)),
+        "image": config.image_for(spec.network_arch),
         "command": command,
         "workingDir": pod_results_dir(config, spec.job_id),
         "env": workload_env(spec, config),

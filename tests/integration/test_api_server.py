@@ -76,7 +76,10 @@ def _ready(base: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, mongo_uri: str, redis_url: str) -> Iterator[Api]:
+def api(
+    tmp_path_factory: pytest.TempPathFactory, nx_27017_uri: str, redis_url: str
+) -> Iterator[Api]:
+    mongo_uri = nx_27017_uri  # module-scoped: the session's server, not a per-test choice
     data_dir = tmp_path_factory.mktemp("api")
     db = f"t_{uuid.uuid4().hex[:12]}"
     port = embedded.free_port()

@@ -9,10 +9,9 @@ import time
 import pytest
 import redis as redis_lib
 
-from jobyard.store.catalog import REFERENCE
-from jobyard.store.fingerprint import forced
 from jobyard.workers import engine, locks
 from jobyard.workers.context import Context
+from tests.helpers import stored_job
 
 pytestmark = pytest.mark.integration
 
@@ -25,14 +24,7 @@ def ctx(settings, store, redis_url):
 
 
 def _job(store) -> str:
-    fields = {
-        "kind": "experiment",
-        "action": "train",
-        "network_arch": "classification_pyt",
-        "specs": REFERENCE.default_spec("train"),
-        "timeout_minutes": 60,
-    }
-    return str(store.jobs.create("acme", "u1", fields, "process", forced())["_id"])
+    return stored_job(store)
 
 
 def test_a_lease_that_ran_out_cannot_release_the_next_holders(ctx):

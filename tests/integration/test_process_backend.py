@@ -233,6 +233,39 @@ def test_concurrent_submits_start_one_run(runs: Runs) -> None:
     assert runs.finish(handles[0]).state is RunState.SUCCEEDED
 
 
+def test_a_submit_retried_after_its_worker_died_mid_launch_adopts_the_run(runs: Runs) -> None:
+    """The window between starting the launcher and recording it: a worker SIGKILLed there
+    leaves a running launcher and no launch.json. The retried submit must not start a
+    second one."""
+    run_spec = spec("window", ["python", "-c", WAIT_FOR_GO + "print('ran')"])
+    first = runs.submit(run_spec)
+    launch = Path(first.data["run_dir"], "launch.json")
+    launch.unlink()  # as if the worker died before writing it
+
+    again = runs.submit(run_spec)
+
+    assert again.data["pid"] == first.data["pid"]
+    assert again.data["start_ticks"] == first.data["start_ticks"]
+    assert launchers_of(first) == [first.data["pid"]]
+    assert launch.exists()
+    runs.go(first)
+    assert runs.finish(again).state is RunState.SUCCEEDED
+    assert runs.output(again).log == b"ran\n"  # the workload ran once
+
+
+def test_a_launch_retried_after_the_run_finished_does_not_run_it_again(runs: Runs) -> None:
+    run_spec = spec("finished", ["sh", "-c", "echo once"])
+    first = runs.submit(run_spec)
+    runs.finish(first)
+    Path(first.data["run_dir"], "launch.json").unlink()
+
+    again = runs.submit(run_spec)
+
+    assert again.data["pid"] == first.data["pid"]
+    assert runs.finish(again).state is RunState.SUCCEEDED
+    assert runs.output(again).log == b"once\n"
+
+
 def test_a_new_backend_instance_manages_the_run(runs: Runs) -> None:
     handle = runs.submit(spec("restart", ["python", "-c", WAIT_FOR_GO + "print('done')"]))
     stored = Handle.from_doc(json.loads(json.dumps(handle.to_doc())))

@@ -1,7 +1,7 @@
 """A local double of the Lepton workspace job API, stdlib only, for tests.
 
-Adapted from ``shared/infra/lepton/fake_lepton.py``; the routes are the ones the ``leptonai``
-SDK 0.47 calls (relative to ``.../api/v2/workspaces/<ws>``):
+The routes are the ones the ``leptonai`` SDK 0.47 calls (relative to
+``.../api/v2/workspaces/<ws>``):
 
     POST   /jobs                          create -> LeptonJob (409 if the id exists)
     GET    /jobs?page=&page_size=&query=  list -> {"jobs": [...]}; clients page until empty

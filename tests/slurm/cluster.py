@@ -185,9 +185,9 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
 SLURM = {"backend_type": "slurm", "partition": "debug"}
 
 
-def workspace(s: Any, cluster: SlurmCluster, **changes: Any) -> str:
-    """A ``slurm`` workspace for the cluster, created through the API; returns its id."""
-    details = {
+def cluster_details(cluster: SlurmCluster, **changes: Any) -> dict[str, Any]:
+    """A ``slurm`` workspace's details for the cluster (a fresh results directory)."""
+    return {
         "slurm_user": cluster.user,
         "slurm_hostname": [cluster.address],
         "base_results_dir": f"{cluster.work}/{uuid.uuid4().hex[:8]}",
@@ -196,6 +196,11 @@ def workspace(s: Any, cluster: SlurmCluster, **changes: Any) -> str:
         "slurm_python": str(cluster.python),
         **changes,
     }
+
+
+def workspace(s: Any, cluster: SlurmCluster, **changes: Any) -> str:
+    """A ``slurm`` workspace for the cluster, created through the API; returns its id."""
+    details = cluster_details(cluster, **changes)
     body = {
         "name": f"cluster-{uuid.uuid4().hex[:6]}",
         "cloud_type": "slurm",

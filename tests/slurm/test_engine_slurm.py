@@ -21,7 +21,14 @@ from jobyard.workers.context import Context
 from tests.helpers import wait_for
 from tests.integration.test_engine import train, until_status
 from tests.integration.test_job_control import epoch_events, wait_epoch
-from tests.slurm.cluster import SLURM, free_ports, scontrol, slurm_command, workspace
+from tests.slurm.cluster import (
+    SLURM,
+    cluster_details,
+    free_ports,
+    scontrol,
+    slurm_command,
+    workspace,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -117,13 +124,8 @@ def test_a_node_failure_resubmits_the_job_from_its_checkpoint(slurm_cluster, log
 
 
 def test_submit_is_idempotent_and_results_are_read_over_sftp(slurm_cluster, settings) -> None:
-    config = {
-        "slurm_user": slurm_cluster.user,
-        "slurm_hostname": [slurm_cluster.address],
-        "base_results_dir": f"{slurm_cluster.work}/{uuid.uuid4().hex[:8]}",
-        "ssh_private_key": slurm_cluster.private_key.read_text(),
-        "known_hosts": slurm_cluster.known_hosts.read_text(),
-    }
+    config = cluster_details(slurm_cluster)
+    config.pop("slurm_python")  # the backend's own default
     backend = SlurmBackend.from_config(settings, config)
     spec = RunSpec(
         job_id=uuid.uuid4().hex,

@@ -50,3 +50,21 @@ def test_unsigned_tokens_are_refused():
 @pytest.mark.parametrize("key", ["", "jyk", "jyk__x", "abc_def_ghi", "jyk_a_b_c"])
 def test_malformed_keys_do_not_split(key):
     assert split_key(key) is None
+
+
+def test_a_remembered_token_still_expires():
+    tokens = Tokens("s" * 32, 60)
+    token = tokens.issue(USER, now=time.time())
+    assert tokens.verify(token).user_id == "u1"  # verified, and remembered
+    assert tokens.verify(token, now=time.time() + 30).user_id == "u1"
+    with pytest.raises(TokenError, match="expired"):
+        tokens.verify(token, now=time.time() + 61)  # past exp: decoded again, and refused
+
+
+def test_a_forged_token_is_not_served_from_memory():
+    tokens = Tokens("s" * 32, 600)
+    token = tokens.issue(USER)
+    tokens.verify(token)
+    head, body, signature = token.split(".")
+    with pytest.raises(TokenError):
+        tokens.verify(f"{head}.{body}.{signature[:-2]}xx")
