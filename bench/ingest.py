@@ -12,7 +12,7 @@ from bench.plan import Plan
 from bench.servers import Bench
 from bench.stats import Figure
 from jobyard.backends.base import Handle, Output
-from jobyard.workers import engine
+from jobyard.workers import ingest
 from jobyard.workers.context import Context
 
 
@@ -69,7 +69,7 @@ def ingest_rate(bench: Bench, plan: Plan, profiler: Any = None) -> Figure:
     for _ in range(max(plan.rounds, 2) if plan.profile else plan.rounds):
         jobs, handles, outputs = prepare(bench, plan.ingest_jobs, plan.ingest_events)
         start = time.perf_counter()
-        engine._ingest(ctx, jobs, handles, outputs)
+        ingest.ingest(ctx, jobs, handles, outputs)
         ours.append(total / (time.perf_counter() - start))
         ids = [j["_id"] for j in jobs]
         stored = list(bench.store.db.job_events.find({"job_id": {"$in": ids}}))
@@ -81,7 +81,7 @@ def ingest_rate(bench: Bench, plan: Plan, profiler: Any = None) -> Figure:
     if profiler is not None:
         jobs, handles, outputs = prepare(bench, plan.ingest_jobs, plan.ingest_events)
         with profiler("ingest"):
-            engine._ingest(ctx, jobs, handles, outputs)
+            ingest.ingest(ctx, jobs, handles, outputs)
     best, base = max(ours), max(theirs)
     return Figure(
         "events ingested by reconcile",

@@ -42,10 +42,12 @@ class BaseExperiment:
     image: str  # for container backends (Kubernetes, Lepton)
     default_specs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     json_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    id: str = field(init=False)
+    # compiled once per action: every job create validates its specs
+    _validators: dict[str, Any] = field(init=False, default_factory=dict, repr=False, compare=False)
 
-    @property
-    def id(self) -> str:
-        return experiment_id(self.ngc_path)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", experiment_id(self.ngc_path))
 
     def default_spec(self, action: str) -> dict[str, Any]:
         """A fresh copy, safe to edit."""
@@ -56,7 +58,11 @@ class BaseExperiment:
 
     def validate(self, action: str, spec: Any) -> list[str]:
         """Problems with ``spec`` for ``action``; [] when it is valid."""
-        return spec_problems(self.json_schema(action), spec)
+        validator = self._validators.get(action)
+        if validator is None:
+            schema = self.json_schemas.get(action) or {"type": "object"}
+            validator = self._validators[action] = jsonschema.Draft202012Validator(schema)
+        return problems_of(validator, spec)
 
     def to_doc(self) -> dict[str, Any]:
         """The wire view of ``jobs:list_base_experiments``."""
@@ -88,7 +94,10 @@ class BaseExperiment:
 
 def spec_problems(schema: Mapping[str, Any], spec: Any) -> list[str]:
     """Every problem at once (up to MAX_PROBLEMS), each prefixed by the dotted path."""
-    validator = jsonschema.Draft202012Validator(schema)
+    return problems_of(jsonschema.Draft202012Validator(schema), spec)
+
+
+def problems_of(validator: Any, spec: Any) -> list[str]:
     found: list[str] = []
     for error in sorted(validator.iter_errors(spec), key=lambda e: list(map(str, e.path))):
         found.extend(_messages(error))

@@ -40,8 +40,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("org", ASCENDING), ("created_on", DESCENDING)]),
         IndexModel([("org", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("org", ASCENDING), ("parent_job_id", ASCENDING)]),
-        IndexModel([("backend", ASCENDING), ("status", ASCENDING)]),
-        IndexModel([("status", ASCENDING), ("enqueued_at", ASCENDING)]),
+        IndexModel([("active", ASCENDING), ("backend", ASCENDING)]),
+        IndexModel([("active", ASCENDING), ("enqueued_at", ASCENDING)]),
     ],
     "job_events": [
         IndexModel(
@@ -74,6 +74,7 @@ class Store:
     def ensure_indexes(self) -> None:
         for name, indexes in INDEXES.items():
             self.db[name].create_indexes(indexes)
+        self.jobs.backfill_active()
 
     def ping(self) -> None:
         self.db.client.admin.command("ping")

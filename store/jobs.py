@@ -7,11 +7,13 @@ are never shown to clients; ``public()`` is the wire view.
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -20,7 +22,7 @@ from jobyard.schemas.job import ACTIVE_STATES, JobState, Request, sources
 from jobyard.store.cas import compare_and_set
 from jobyard.store.errors import Conflict, Duplicate, NotFound
 from jobyard.store.guard import guarded
-from jobyard.store.jobdoc import new_job, next_run
+from jobyard.store.jobdoc import new_job, next_run, state
 from jobyard.store.paging import Page, fetch_page
 from jobyard.store.timeutil import utcnow
 
@@ -51,6 +53,9 @@ INTERNAL = frozenset(
 )
 ACTIVE = [s.value for s in ACTIVE_STATES]
 WAITING = [JobState.PENDING.value, JobState.RESUMING.value]  # states a dispatch may submit
+# ``$eq`` spelled out: the same match as ``{"active": True}`` on MongoDB, and the form
+# nx-27017 serves from the index (a bare boolean makes it scan the collection)
+ACTIVE_ONLY = {"active": {"$eq": True}}
 
 
 def public(doc: Mapping[str, Any]) -> Doc:
@@ -116,7 +121,7 @@ class Jobs:
                 [JobState.PAUSED.value],
                 {
                     "$set": {
-                        "status": JobState.CANCELED.value,
+                        **state(JobState.CANCELED),
                         "finished_on": now,
                         "last_modified": now,
                         "job_details.detailed_status.message": "canceled while paused",
@@ -133,7 +138,7 @@ class Jobs:
             sources(JobState.CANCELING),
             {
                 "$set": {
-                    "status": JobState.CANCELING.value,
+                    **state(JobState.CANCELING),
                     "requested": Request.CANCEL.value,
                     "last_modified": now,
                 }
@@ -149,7 +154,7 @@ class Jobs:
             sources(JobState.PAUSING),
             {
                 "$set": {
-                    "status": JobState.PAUSING.value,
+                    **state(JobState.PAUSING),
                     "last_modified": utcnow(),
                     "requested": (Request.PAUSE if graceful else Request.PAUSE_NOW).value,
                 }
@@ -245,30 +250,39 @@ class Jobs:
         )
         return result.modified_count == 1
 
-    def set_handle(self, job_id: str, run: int, handle: Doc, message: str) -> Doc | None:
-        """Record the submitted run whatever the job's state: a cancel that raced
-        the submit must still find the run to stop."""
-        return self._coll.find_one_and_update(
-            {"_id": job_id, "run": run, "submitted": False},
-            {
-                "$set": {
-                    "handle": handle,
-                    "submitted": True,
-                    "claim_until": 0.0,
-                    "dispatch_attempts": 0,
-                    "last_modified": utcnow(),
-                    "job_details.detailed_status.message": message,
-                }
-            },
-            return_document=ReturnDocument.AFTER,
-        )
+    def set_handle(
+        self, job_id: str, run: int, handle: Doc, message: str, running_since: float | None = None
+    ) -> bool:
+        """Record the submitted run whatever the job's state: a cancel that raced the
+        submit must still find the run to stop. With ``running_since`` (the backend saw it
+        running at once) the job moves to Running in the same write, if it still waits.
+        False if the run was recorded already."""
+        submitted = {
+            "handle": handle,
+            "submitted": True,
+            "claim_until": 0.0,
+            "dispatch_attempts": 0,
+            "last_modified": utcnow(),
+            "job_details.detailed_status.message": message,
+        }
+        query: Doc = {"_id": job_id, "run": run, "submitted": False}
+        if running_since is not None:
+            running = {
+                **submitted,
+                **state(JobState.RUNNING),
+                "started_on": running_since,
+                "job_details.detailed_status.message": "running",
+                "job_details.detailed_status.status": JobState.RUNNING.value,
+            }
+            waiting = {**query, "status": {"$in": sources(JobState.RUNNING)}}
+            if self._coll.update_one(waiting, {"$set": running}).modified_count == 1:
+                return True
+        return self._coll.update_one(query, {"$set": submitted}).modified_count == 1
 
     def transition(
         self, job_id: str, target: JobState, changes: Mapping[str, Any] | None = None
     ) -> Doc:
-        update: Doc = {
-            "$set": {"status": target.value, "last_modified": utcnow(), **(changes or {})}
-        }
+        update: Doc = {"$set": {**state(target), "last_modified": utcnow(), **(changes or {})}}
         return compare_and_set(
             self._coll, "job", {"_id": job_id}, "status", sources(target), update
         )
@@ -282,33 +296,25 @@ class Jobs:
         )
 
     def watched(self, backend: str) -> list[Doc]:
-        """Every job of this backend with a run that reconcile must look at."""
-        return list(
-            self._coll.find({"backend": backend, "status": {"$in": ACTIVE}, "submitted": True})
-        )
+        """Every job of this backend with a run that reconcile must look at, without the
+        fields reconcile never reads (the specs, the metric series: the large ones)."""
+        query = {**ACTIVE_ONLY, "backend": backend, "submitted": {"$eq": True}}
+        return list(self._coll.find(query, {"specs": 0, "series": 0}))
 
     def backends_to_watch(self) -> list[str]:
-        groups = self._coll.aggregate(
-            [
-                {"$match": {"status": {"$in": ACTIVE}, "submitted": True}},
-                {"$group": {"_id": "$backend"}},
-            ]
-        )
-        return sorted(str(g["_id"]) for g in groups)
+        """The backend targets with a run to reconcile: a ``distinct`` over the active jobs,
+        an index walk on MongoDB and the cheapest form on nx-27017 (whose ``$group`` and
+        projected finds copy every matched document)."""
+        query = {**ACTIVE_ONLY, "submitted": {"$eq": True}}
+        return sorted(str(b) for b in self._coll.distinct("backend", query))
 
     def unsubmitted(self, older_than: float) -> list[Doc]:
         """Jobs waiting for a dispatch that may have been lost with its message."""
         return list(
             self._coll.find(
                 {
-                    "status": {
-                        "$in": [
-                            JobState.PENDING.value,
-                            JobState.RESUMING.value,
-                            JobState.CANCELING.value,
-                        ]
-                    },
-                    "submitted": False,
+                    **ACTIVE_ONLY,
+                    "submitted": {"$eq": False},
                     "enqueued_at": {"$lt": older_than},
                     "claim_until": {"$lt": utcnow()},
                 },
@@ -335,27 +341,110 @@ class Jobs:
         Conditional on the offsets the caller read from: if another reconcile
         advanced them first, nothing is applied twice.
         """
-        old = job["offsets"]
-        query = {
-            "_id": job["_id"],
-            "run": job["run"],
-            "log_bytes": job["log_bytes"],
-            **{f"offsets.{k}": v for k, v in old.items()},
-        }
-        changes: Doc = {f"offsets.{k}": v for k, v in offsets.items()}
-        changes["log_bytes"] = log_bytes
-        changes.update({f"job_details.{k}": v for k, v in summary.details.items()})
-        update: Doc = {"$set": changes, "$inc": {"events_stored": new_events}}
-        if summary.series:
-            # x and y as two arrays of numbers: nested arrays do not survive every
-            # MongoDB-wire server (nx-27017 stores them as strings); on MongoDB this is the
-            # same data in the shape graphical() reads, so it stays
-            push: Doc = {}
-            for metric, points in summary.series.items():
-                for axis, values in (("x", [p[0] for p in points]), ("y", [p[1] for p in points])):
-                    push[f"series.{metric}.{axis}"] = {"$each": values, "$slice": -SERIES_LIMIT}
-            update["$push"] = push
+        query, update = advance_update(job, offsets, log_bytes, summary, new_events)
         return self._coll.update_one(query, update).modified_count == 1
+
+    def write_tick(self, writes: Sequence[TickWrite]) -> set[str]:
+        """One reconcile tick's writes for many jobs in one bulk write: each job's output
+        advance (conditional on the offsets read), its state change (a compare-and-set from
+        the states its target may be reached from) and its message (only while the job is
+        in the status it was read in), combined per job. Returns the ids whose state change
+        landed; only when some write did not land does it cost a read to tell which."""
+        ops: list[UpdateOne] = []
+        now = utcnow()
+        for w in writes:
+            query: Doc = dict(w.advance[0]) if w.advance else {"_id": w.job_id}
+            update: Doc = {k: dict(v) for k, v in w.advance[1].items()} if w.advance else {}
+            sets = update.setdefault("$set", {})
+            if w.target is not None:
+                query["status"] = {"$in": sources(w.target)}
+                merge_sets(sets, {**w.changes, **state(w.target)})
+            elif w.changes:
+                query["status"] = w.status
+                merge_sets(sets, w.changes)
+            sets["last_modified"] = now
+            ops.append(UpdateOne(query, update))
+        if not ops:
+            return set()
+        result = self._coll.bulk_write(ops, ordered=False)
+        moving = {w.job_id: w.target.value for w in writes if w.target is not None}
+        if result.matched_count == len(ops):
+            return set(moving)
+        found = self._coll.find({"_id": {"$in": list(moving)}}, {"status": 1})
+        return {d["_id"] for d in found if d["status"] == moving[d["_id"]]}
+
+    def backfill_active(self) -> int:
+        """Documents written before ``active`` existed (or restored from such a backup)
+        get it from their status; nothing to do once every document has it."""
+        fixed = 0
+        for active, states in (
+            (True, ACTIVE),
+            (False, [s.value for s in JobState if not s.active]),
+        ):
+            query = {"active": {"$exists": False}, "status": {"$in": states}}
+            fixed += self._coll.update_many(query, {"$set": {"active": active}}).modified_count
+        return fixed
 
     def reset_event_count(self, job_id: str, count: int) -> None:
         self._coll.update_one({"_id": job_id}, {"$set": {"events_stored": count}})
+
+
+def merge_sets(sets: Doc, changes: Mapping[str, Any]) -> None:
+    """Add ``changes`` to a ``$set``: a dotted key under a key already set (a state
+    change's ``job_details.detailed_status.message`` after the advance's whole
+    ``job_details.detailed_status``) goes into that value, as MongoDB refuses both paths in
+    one update."""
+    for key, value in changes.items():
+        parent = next((p for p in sets if key.startswith(p + ".")), None)
+        if parent is None:
+            sets[key] = value
+            continue
+        target = sets[parent] = copy.deepcopy(sets[parent])
+        *path, last = key[len(parent) + 1 :].split(".")
+        for part in path:
+            target = target.setdefault(part, {})
+        target[last] = value
+
+
+@dataclass(frozen=True)
+class TickWrite:
+    """What reconcile writes for one job in a tick (see ``Jobs.write_tick``)."""
+
+    job_id: str
+    status: str  # the status the job was read in
+    advance: tuple[Doc, Doc] | None = None  # advance_update(...)
+    target: JobState | None = None
+    changes: Mapping[str, Any] = field(default_factory=dict)  # with target, or a message
+
+
+def advance_update(
+    job: Mapping[str, Any],
+    offsets: Mapping[str, int],
+    log_bytes: int,
+    summary: Summary,
+    new_events: int,
+) -> tuple[Doc, Doc]:
+    """The conditional update that moves a job's read offsets forward and folds new events
+    into ``job_details``: matched only at the offsets the caller read from, so a second
+    reconcile of the same bytes applies nothing twice."""
+    old = job["offsets"]
+    query = {
+        "_id": job["_id"],
+        "run": job["run"],
+        "log_bytes": job["log_bytes"],
+        **{f"offsets.{k}": v for k, v in old.items()},
+    }
+    changes: Doc = {f"offsets.{k}": v for k, v in offsets.items()}
+    changes["log_bytes"] = log_bytes
+    changes.update({f"job_details.{k}": v for k, v in summary.details.items()})
+    update: Doc = {"$set": changes, "$inc": {"events_stored": new_events}}
+    if summary.series:
+        # x and y as two arrays of numbers: nested arrays do not survive every
+        # MongoDB-wire server (nx-27017 stores them as strings); on MongoDB this is the
+        # same data in the shape graphical() reads, so it stays
+        push: Doc = {}
+        for metric, points in summary.series.items():
+            for axis, values in (("x", [p[0] for p in points]), ("y", [p[1] for p in points])):
+                push[f"series.{metric}.{axis}"] = {"$each": values, "$slice": -SERIES_LIMIT}
+        update["$push"] = push
+    return query, update

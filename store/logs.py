@@ -7,14 +7,17 @@ already there and advances by *its* size, so bytes are kept exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bson import Binary
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from jobyard.store.guard import guarded
+
+DUPLICATE_KEY = 11000
 
 
 def chunk_id(job_id: str, position: int) -> str:
@@ -44,6 +47,38 @@ class Logs:
         except DuplicateKeyError:
             existing = self._coll.find_one({"_id": chunk_id(job_id, position)}, {"size": 1})
             return int(existing["size"]) if existing else 0
+
+    def append_many(
+        self, chunks: Sequence[tuple[str, str, int, int, bytes]]
+    ) -> dict[tuple[str, int], int]:
+        """Store many (job, org, run, position, data) chunks in one round trip; the size
+        stored at each (job, position), which for a chunk stored before is its own."""
+        if not chunks:
+            return {}
+        docs = [
+            {
+                "_id": chunk_id(job_id, position),
+                "job_id": job_id,
+                "org": org,
+                "run": run,
+                "pos": position,
+                "size": len(data),
+                "data": Binary(data),
+            }
+            for job_id, org, run, position, data in chunks
+        ]
+        sizes = {(c[0], c[3]): len(c[4]) for c in chunks}
+        try:
+            self._coll.insert_many(docs, ordered=False)
+        except BulkWriteError as e:
+            if any(err.get("code") != DUPLICATE_KEY for err in e.details.get("writeErrors", [])):
+                raise
+            clashes = [docs[err["index"]]["_id"] for err in e.details["writeErrors"]]
+            for found in self._coll.find(
+                {"_id": {"$in": clashes}}, {"job_id": 1, "pos": 1, "size": 1}
+            ):
+                sizes[(found["job_id"], int(found["pos"]))] = int(found["size"])
+        return sizes
 
     def read(self, org: str, job_id: str, offset: int, limit: int) -> tuple[bytes, int]:
         """Bytes from ``offset`` (at most ``limit``) and the offset to ask for next."""

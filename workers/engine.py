@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from jobyard.backends.base import (
@@ -27,13 +28,14 @@ from jobyard.backends.errors import (
 )
 from jobyard.backends.registry import queue_for
 from jobyard.schemas.catalog import NoWorkload
-from jobyard.schemas.events import parse_status_lines, summarize
 from jobyard.schemas.job import JobState, StopKind
 from jobyard.store.errors import StaleState
+from jobyard.store.jobs import TickWrite
 from jobyard.store.timeutil import utcnow
 from jobyard.workers import enqueue, staging, transfers
 from jobyard.workers.context import Context
 from jobyard.workers.decide import Decision, decide
+from jobyard.workers.ingest import Ingested, ingest
 from jobyard.workers.locks import Lease
 from jobyard.workers.runspec import run_spec
 
@@ -79,14 +81,17 @@ def dispatch(ctx: Context, job_id: str) -> str:
         logger.warning("job %s: submit refused: %s", job_id, e)
         fail(ctx, job_id, f"submit failed: {e}")
         return "failed"
-    ctx.store.jobs.set_handle(job_id, spec.run, handle.to_doc(), f"submitted as {spec.name}")
+    # One immediate look, so a run that starts at once shows Running at once (in the same
+    # write that records it); anything else is reconcile's to see.
+    try:
+        status = backend.poll([handle]).get(handle.name)
+    except BackendError:
+        status = None  # the run is submitted: recording it matters more than its state
+    running = status is not None and status.state is RunState.RUNNING
+    since = (status.started_at or utcnow()) if running and status is not None else None
+    message = f"submitted as {spec.name}"
+    ctx.store.jobs.set_handle(job_id, spec.run, handle.to_doc(), message, running_since=since)
     logger.info("job %s: run %s submitted to %s", job_id, spec.run, job["backend"])
-    # One immediate look, so a run that starts at once shows Running at once.
-    status = backend.poll([handle]).get(handle.name)
-    if status is not None and status.state is RunState.RUNNING:
-        _try_transition(
-            ctx, job_id, JobState.RUNNING, "running", {"started_on": status.started_at or utcnow()}
-        )
     return "submitted"
 
 
@@ -218,19 +223,18 @@ def _reconcile(ctx: Context, backend_name: str) -> int:
         logger.warning("reconcile %s: %s", backend_name, e)
         ctx.store.jobs.note_all([j["_id"] for j in jobs], f"cannot reach the backend: {e}")
         return len(jobs)
-    _ingest(ctx, jobs, handles, outputs)
+    ingested = ingest(ctx, jobs, handles, outputs)
     now = utcnow()
-    for job, handle in zip(jobs, handles, strict=True):
+    outcome = _Outcome()
+    for job, handle in zip(ingested.jobs, handles, strict=True):
         status = statuses.get(handle.name, RunStatus(RunState.LOST, reason="unknown run"))
-        drained = _drained(outputs.get(handle.name), limit)
-        if status.state.finished:
-            if not drained:
-                continue  # finalize once every byte it wrote has been stored
-            job = ctx.store.jobs.find(job["_id"]) or job  # with this tick's events
+        if status.state.finished and not _drained(outputs.get(handle.name), limit):
+            continue  # finalize once every byte it wrote has been stored
         decision = decide(
             job, status, now, ctx.settings.grace_period_seconds, ctx.settings.node_failure_retries
         )
-        _apply(ctx, job, handle, decision)
+        _apply(ctx, job, handle, decision, outcome)
+    outcome.write(ctx, ingested)
     transfers.schedule(ctx, jobs)  # results to the workspace (workers/transfers.py)
     return len(jobs)
 
@@ -242,58 +246,57 @@ def _drained(output: Output | None, limit: int) -> bool:
     )
 
 
-def _ingest(
-    ctx: Context,
-    jobs: Sequence[Mapping[str, Any]],
-    handles: Sequence[Handle],
-    outputs: Mapping[str, Output],
+@dataclass
+class _Outcome:
+    """What one reconcile pass decided, written with the pass's output advances in one bulk
+    write at its end: state changes (compare-and-set) and messages."""
+
+    moves: dict[str, tuple[JobState, dict[str, Any]]] = field(default_factory=dict)
+    notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    jobs: dict[str, tuple[Mapping[str, Any], Handle]] = field(default_factory=dict)
+
+    def move(self, job: Mapping[str, Any], handle: Handle, decision: Decision) -> None:
+        assert decision.target is not None
+        changes = dict(decision.changes)
+        if decision.target.final or decision.target is JobState.PAUSED:
+            changes["finished_on"] = utcnow()
+        changes["job_details.detailed_status.message"] = decision.message
+        changes["job_details.detailed_status.status"] = decision.target.value
+        self.moves[job["_id"]] = (decision.target, changes)
+        self.jobs[job["_id"]] = (job, handle)
+
+    def note(self, job: Mapping[str, Any], handle: Handle, message: str) -> None:
+        shown = ((job.get("job_details") or {}).get("detailed_status") or {}).get("message")
+        if message != shown:  # the same words every tick are not worth a write
+            self.record(job, handle, {"job_details.detailed_status.message": message})
+
+    def record(self, job: Mapping[str, Any], handle: Handle, changes: dict[str, Any]) -> None:
+        """Fields to set while the job is still in the status it was read in."""
+        self.notes.setdefault(job["_id"], {}).update(changes)
+        self.jobs[job["_id"]] = (job, handle)
+
+    def write(self, ctx: Context, ingested: Ingested) -> None:
+        statuses = {j["_id"]: j["status"] for j in ingested.jobs}
+        writes = []
+        for job_id in {*ingested.advances, *self.moves, *self.notes}:
+            target, changes = self.moves.get(job_id, (None, self.notes.get(job_id, {})))
+            advance = ingested.advances.get(job_id)
+            writes.append(TickWrite(job_id, statuses[job_id], advance, target, changes))
+        landed = ctx.store.jobs.write_tick(writes)
+        ingested.retain(ctx)
+        for job_id, (target, _) in self.moves.items():
+            job, handle = self.jobs[job_id]
+            if job_id not in landed:
+                logger.info("job %s: not moved to %s (it moved on meanwhile)", job_id, target.value)
+                continue
+            logger.info("job %s: %s -> %s", job_id, job["status"], target.value)
+            if target.final or target is JobState.PAUSED:
+                ctx.backend(job["backend"]).cleanup(handle)  # a resume is a new run
+
+
+def _apply(
+    ctx: Context, job: Mapping[str, Any], handle: Handle, decision: Decision, outcome: _Outcome
 ) -> None:
-    """Store new events (one insert_many for all jobs) and log bytes, then
-    advance each job's offsets with a compare-and-set."""
-    parsed = {}
-    batch: list[tuple[str, str, int, list[dict[str, Any]]]] = []
-    for job, handle in zip(jobs, handles, strict=True):
-        output = outputs.get(handle.name)
-        if output is None:
-            continue
-        result = parse_status_lines(output.status, job["offsets"].get("status_lines", 0))
-        parsed[job["_id"]] = result
-        if result.events:
-            batch.append((job["_id"], job["org"], job["run"], result.events))
-    ctx.store.events.ingest_many(batch)
-    for job, handle in zip(jobs, handles, strict=True):
-        output = outputs.get(handle.name)
-        read = parsed.get(job["_id"])
-        if output is None or read is None or (not read.consumed and not output.log):
-            continue
-        stored = 0
-        if output.log:
-            stored = ctx.store.logs.append(
-                job["_id"], job["org"], job["run"], job["log_bytes"], output.log
-            )
-        offsets = {
-            "status": job["offsets"]["status"] + read.consumed,
-            "status_lines": job["offsets"].get("status_lines", 0) + read.lines,
-            "log": job["offsets"]["log"] + stored,
-        }
-        summary = summarize(read.events)
-        new_events = len(read.events)
-        if ctx.store.jobs.advance_output(
-            job, offsets, job["log_bytes"] + stored, summary, new_events
-        ):
-            _retain(ctx, job, job["log_bytes"] + stored, new_events)
-
-
-def _retain(ctx: Context, job: Mapping[str, Any], log_bytes: int, new_events: int) -> None:
-    settings = ctx.settings
-    if log_bytes > settings.log_retention_bytes:
-        ctx.store.logs.trim(job["_id"], log_bytes, settings.log_retention_bytes)
-    if job.get("events_stored", 0) + new_events > settings.event_retention:
-        ctx.store.events.trim(job["_id"], settings.event_retention)
-        ctx.store.jobs.reset_event_count(job["_id"], settings.event_retention)
-
-
-def _apply(ctx: Context, job: Mapping[str, Any], handle: Handle, decision: Decision) -> None:
     job_id = job["_id"]
     if decision.stop:
         backend = ctx.backend(job["backend"])
@@ -314,7 +317,7 @@ def _apply(ctx: Context, job: Mapping[str, Any], handle: Handle, decision: Decis
             }
         elif killed_at:
             changes["stop.killed_at"] = killed_at
-        ctx.store.jobs.update_fields(job_id, job["status"], changes)
+        outcome.record(job, handle, changes)  # written with this tick's output, after it
         logger.info("job %s: %s stop sent (%s)", job_id, decision.stop.value, decision.message)
     if decision.resubmit:
         if ctx.store.jobs.resubmit(job_id, job["status"], job["run"], decision.message):
@@ -323,17 +326,9 @@ def _apply(ctx: Context, job: Mapping[str, Any], handle: Handle, decision: Decis
             enqueue.dispatch(ctx.celery, job_id, job["backend"])
         return
     if decision.target is not None:
-        changes = dict(decision.changes)
-        if decision.target.final or decision.target is JobState.PAUSED:
-            changes["finished_on"] = utcnow()
-        if _try_transition(ctx, job_id, decision.target, decision.message, changes):
-            logger.info("job %s: %s -> %s", job_id, job["status"], decision.target.value)
-            if decision.target.final or decision.target is JobState.PAUSED:
-                ctx.backend(job["backend"]).cleanup(handle)  # a resume is a new run
+        outcome.move(job, handle, decision)
     elif decision.message and not decision.stop:
-        ctx.store.jobs.update_fields(
-            job_id, job["status"], {"job_details.detailed_status.message": decision.message}
-        )
+        outcome.note(job, handle, decision.message)
 
 
 # --- tick -----------------------------------------------------------------------------

@@ -44,8 +44,8 @@ from jobyard.schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-LAUNCH_TIMEOUT_SECONDS = 30.0
 VANISHED = "process vanished without an exit code"
+ADOPT_WAIT_SECONDS = 2.0  # how long a retried submit waits for a launcher still starting
 
 
 class ProcessBackend(Backend):
@@ -57,6 +57,7 @@ class ProcessBackend(Backend):
         # The engine waits this long between stop(graceful=True) and stop(graceful=False);
         # kept here so the backend can report it, the backend itself never sleeps on it.
         self.grace_period_seconds = grace_period_seconds
+        self._exited_ready = False  # the markers' directory exists (made at first launch)
 
     @classmethod
     def from_settings(
@@ -69,9 +70,8 @@ class ProcessBackend(Backend):
     def submit(self, spec: RunSpec) -> Handle:
         run_dir, results_dir = self._dirs(spec)
         try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            results_dir.mkdir(parents=True, exist_ok=True)
-            with _locked(layout.lock_file(run_dir)):
+            _make_dirs(run_dir, results_dir)
+            with _locked(run_dir):
                 existing = read_json(layout.launch_file(run_dir))
                 if existing is not None:
                     handle = _handle(spec, run_dir, results_dir, existing)
@@ -96,24 +96,30 @@ class ProcessBackend(Backend):
             raise SubmitRejected(f"run {spec.name}: {e}") from e
 
     def _launch(self, spec: RunSpec, run_dir: Path, results_dir: Path) -> dict[str, Any]:
-        """Write the spec, start the launcher and wait only until it reports its pid."""
-        try:
-            specs_text = json.dumps(spec.specs)
-        except (TypeError, ValueError) as e:
-            raise SubmitRejected(f"run {spec.name}: specs are not JSON: {e}") from e
-        (run_dir / contract.SPECS_FILE).write_text(specs_text, encoding="utf-8")
-        env = workload_env(spec, run_dir, results_dir)
-        proc, reported = launcher.start(run_dir, command(spec), env, results_dir)
-        pid = int(reported) if reported.isdigit() else launcher.read_launcher_pid(run_dir)
-        if pid is None:
-            code = proc.wait()
-            raise BackendUnavailable(
-                f"launcher of run {spec.name} exited with {code} before starting it"
-            )
-        if pid != proc.pid:  # an earlier submit's launcher runs the workload: adopt it
+        """Write the spec and start the launcher, or adopt the one an earlier submit started
+        (a worker killed between starting it and recording it: ``launcher.pid`` says so)."""
+        pid = launcher.read_launcher_pid(run_dir)
+        if pid is None and (run_dir / contract.SPECS_FILE).exists():
+            # an earlier submit wrote the spec, then may have started a launcher and died
+            # before recording it: a starting launcher takes its pid file within moments
+            pid = _wait_for_launcher(run_dir)
+        if pid is not None:
             logger.warning("run %s: adopting launcher %d started earlier", spec.name, pid)
-            proc.wait()
-        stat = procfs.read_stat(pid)  # ``proc`` is not reaped yet: its entry is still there
+            stat = procfs.read_stat(pid)
+        else:
+            try:
+                specs_text = json.dumps(spec.specs)
+            except (TypeError, ValueError) as e:
+                raise SubmitRejected(f"run {spec.name}: specs are not JSON: {e}") from e
+            (run_dir / contract.SPECS_FILE).write_text(specs_text, encoding="utf-8")
+            env = workload_env(spec, run_dir, results_dir)
+            exited = layout.exited_marker(self.root, spec.name)
+            if not self._exited_ready:
+                exited.parent.mkdir(exist_ok=True)
+                self._exited_ready = True
+            proc = launcher.start(run_dir, exited, command(spec), env, results_dir)
+            pid = proc.pid
+            stat = procfs.read_stat(pid)  # our child, not reaped yet: its entry is there
         return {
             "pid": pid,
             "pgid": pid,  # the launcher leads its own session and process group
@@ -126,25 +132,28 @@ class ProcessBackend(Backend):
     def poll(self, handles: Sequence[Handle]) -> dict[str, RunStatus]:
         launcher.reap()
         try:
-            return {handle.name: self._status(handle) for handle in handles}
+            ended = _ended(handles)
+            return {handle.name: self._status(handle, handle.name in ended) for handle in handles}
         except OSError as e:
             raise BackendUnavailable(f"cannot read run state: {e}") from e
 
-    def _status(self, handle: Handle) -> RunStatus:
+    def _status(self, handle: Handle, ended: bool) -> RunStatus:
         run_dir = _run_dir(handle)
-        if run_dir is None or not run_dir.is_dir():
+        if run_dir is None:
             return RunStatus(RunState.LOST, reason=f"run directory of {handle.name} not found")
         # in the handle since submit; launch.json only for handles written before that
         started_at = _float(handle.data.get("started_at")) or _started_at(run_dir)
-        finished = _finished_status(run_dir, started_at)
-        if finished is not None:
+        if ended and (finished := _finished_status(run_dir, started_at)) is not None:
             return finished
-        pid, ticks = _identity(handle)
-        if pid is None or ticks is None:
+        pid, _ = _identity(handle)
+        if pid is None:
             return RunStatus(RunState.LOST, reason=f"run {handle.name} has no launcher pid")
-        if procfs.is_alive(pid, ticks):
+        if _live_launcher(handle, run_dir) is not None:
             return RunStatus(RunState.RUNNING, started_at=started_at)
-        # The launcher writes exit.json and then exits: look again before calling it lost.
+        # Gone: it may have ended since the listing (or before markers existed), or never
+        # have recorded an exit at all.
+        if not run_dir.is_dir():
+            return RunStatus(RunState.LOST, reason=f"run directory of {handle.name} not found")
         finished = _finished_status(run_dir, started_at)
         if finished is not None:
             return finished
@@ -157,7 +166,13 @@ class ProcessBackend(Backend):
         self, requests: Sequence[tuple[Handle, Offsets]], max_bytes: int
     ) -> dict[str, Output]:
         try:
-            return {handle.name: _output(handle, where, max_bytes) for handle, where in requests}
+            # the markers are listed *before* reading: a run listed as ended wrote its last
+            # byte before its marker appeared
+            ended = _ended([handle for handle, _ in requests])
+            return {
+                handle.name: _output(handle, where, max_bytes, handle.name in ended)
+                for handle, where in requests
+            }
         except OSError as e:
             raise BackendUnavailable(f"cannot read run output: {e}") from e
 
@@ -183,6 +198,8 @@ class ProcessBackend(Backend):
             logger.info("run %s already finished; nothing to stop", handle.name)
             return
         pid, ticks = _identity(handle)
+        if run_dir is not None and (followed := _live_launcher(handle, run_dir)) is not None:
+            pid, ticks = followed
         if pid is None or ticks is None or not _group_is_ours(handle.name, pid, ticks):
             return
         try:
@@ -195,20 +212,14 @@ class ProcessBackend(Backend):
         logger.info("run %s: sent %s to process group %d", handle.name, signum.name, pid)
 
     def cleanup(self, handle: Handle) -> None:
-        """Kill what still runs and drop the lock file; status, log and results stay."""
-        if self.poll([handle])[handle.name].state is RunState.RUNNING:
+        """Kill what still runs and drop the run's marker; status, log and results stay."""
+        run_dir = _run_dir(handle)
+        if run_dir is None:
+            return
+        if not layout.exit_file(run_dir).exists() and _live_launcher(handle, run_dir):
             logger.warning("run %s still running at cleanup; killing it", handle.name)
             self.stop(handle, graceful=False)
-        run_dir = _run_dir(handle)
-        if run_dir is None or not layout.launch_file(run_dir).exists():
-            return  # never launched: keep the lock, a submit may be racing us
-        try:
-            with _locked(layout.lock_file(run_dir)):
-                layout.lock_file(run_dir).unlink(missing_ok=True)
-        except FileNotFoundError:
-            pass  # the run directory is gone already
-        except OSError as e:
-            raise BackendUnavailable(f"cannot clean up run {handle.name}: {e}") from e
+        layout.exited_marker(layout.root_of(run_dir), handle.name).unlink(missing_ok=True)
 
 
 # -- launching -----------------------------------------------------------------------
@@ -231,14 +242,35 @@ def workload_env(spec: RunSpec, run_dir: Path, results_dir: Path) -> dict[str, s
     return contract.environment(spec, paths, inherited=os.environ)
 
 
+def _wait_for_launcher(run_dir: Path, seconds: float = ADOPT_WAIT_SECONDS) -> int | None:
+    deadline = time.monotonic() + seconds
+    while (pid := launcher.read_launcher_pid(run_dir)) is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return pid
+
+
+def _make_dirs(run_dir: Path, results_dir: Path) -> None:
+    """The job's directory, the run's and the shared results directory: one mkdir each
+    (directory operations are what a submit mostly costs on a slow disk)."""
+    for path in (run_dir.parent, run_dir, results_dir):
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # the runs directory itself is new
+            os.makedirs(path, exist_ok=True)
+
+
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Exclusive flock: one submit per run at a time, across threads and processes.
+def _locked(run_dir: Path) -> Iterator[None]:
+    """Exclusive flock on the run's directory: one submit per run at a time, across
+    threads and processes, so concurrent submits return the same handle.
 
     The kernel drops the lock when the holder dies, even by SIGKILL; the fd is not
-    inheritable, so the launcher never holds it.
+    inheritable, so the launcher never holds it. That at most one launcher runs the
+    workload is the launcher's own guarantee (``launcher.pid``), whatever happens here.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -279,6 +311,23 @@ def _identity(handle: Handle) -> tuple[int | None, int | None]:
     )
 
 
+def _live_launcher(handle: Handle, run_dir: Path) -> tuple[int, int] | None:
+    """(pid, start ticks) of the launcher running the workload, while it runs.
+
+    Normally the one the handle names. A submit that raced a launcher an earlier, killed
+    submit had started records the second launcher, which found ``launcher.pid`` taken and
+    left at once: then the launcher that file names is the one to follow.
+    """
+    pid, ticks = _identity(handle)
+    if pid is not None and ticks is not None and procfs.is_alive(pid, ticks):
+        return pid, ticks
+    recorded = launcher.read_launcher_pid(run_dir)
+    if recorded is None or recorded == pid or not launcher.is_launcher(recorded, run_dir):
+        return None
+    stat = procfs.read_stat(recorded)
+    return (recorded, stat.start_ticks) if stat is not None and not stat.dead else None
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -303,7 +352,8 @@ def _finished_status(run_dir: Path, started_at: float | None) -> RunStatus | Non
             return None
         exit_code = int(doc["exit_code"])
     except (KeyError, TypeError, ValueError) as e:
-        # Written atomically, so this is damage, not a race: report it, do not retry forever.
+        # Read only once its marker says it is complete, or once its writer is gone: so
+        # this is damage, not a race. Report it, do not retry forever.
         return RunStatus(RunState.FAILED, None, f"unreadable exit.json: {e}", started_at)
     signum = doc.get("signal")
     if exit_code == 0:
@@ -334,12 +384,25 @@ def _group_is_ours(name: str, pid: int, ticks: int) -> bool:
     return False
 
 
-def _output(handle: Handle, offsets: Offsets, max_bytes: int) -> Output:
+def _ended(handles: Sequence[Handle]) -> set[str]:
+    """Names of the runs whose launcher left its marker: one listing per runs root."""
+    roots = {layout.root_of(run_dir) for h in handles if (run_dir := _run_dir(h)) is not None}
+    ended: set[str] = set()
+    for root in roots:
+        try:
+            ended.update(os.listdir(layout.exited_dir(root)))
+        except FileNotFoundError:
+            continue
+    return ended
+
+
+def _output(handle: Handle, offsets: Offsets, max_bytes: int, ended: bool) -> Output:
     run_dir = _run_dir(handle)
     if run_dir is None or max_bytes <= 0:
         return Output()
-    # Look for exit.json *before* reading: only then is the workload done writing for sure.
-    finished = layout.exit_file(run_dir).exists()
+    # Known ended *before* reading: only then is the workload done writing for sure (runs
+    # from before markers existed: exit.json itself).
+    finished = ended or layout.exit_file(run_dir).exists()
     status = read_chunk(layout.status_file(run_dir), offsets.status, max_bytes)
     at_end = finished and len(status) < max_bytes
     log = read_chunk(layout.log_file(run_dir), offsets.log, max_bytes)

@@ -12,17 +12,21 @@ launcher leads a fresh session and process group that the workload inherits: one
 
 At most one launcher runs a workload per run, whatever the workers do: the first thing a
 launcher does is create ``launcher.pid`` exclusively (``set -C``, an ``O_EXCL`` open)
-with its own pid. A second launcher for the same run (a submit retried after its worker
-was killed between starting the launcher and recording it) finds the file, reports the
-first launcher's pid instead and exits without running anything.
+with its own pid. A second launcher for the same run finds the file and exits without
+running anything. A submit retried after its worker was killed between starting the
+launcher and recording it finds ``launcher.pid`` and adopts that launcher instead of
+starting one.
 
-The launcher reports the pid of the run's launcher on its stdout (a pipe the backend
-reads), then sends its own output and the workload's to the run's log. SIGTERM and SIGINT
+The launcher sends its own output and the workload's to the run's log. SIGTERM and SIGINT
 get a no-op trap rather than being ignored: the launcher survives a graceful stop sent to
 the group and still records the exit code, while the workload, whose trapped signals are
 reset to the default, receives the signal normally (an ignored disposition, by contrast,
 would be inherited). A workload killed by signal N shows as exit code 128+N, the shell's
-convention, and is recorded with ``"signal": N``.
+convention, and is recorded with ``"signal": N``. Once ``exit.json`` is written the
+launcher leaves an empty marker named after the run in the root's ``.exited/``, so a poll
+of many runs lists one directory instead of opening every run's ``exit.json``, and reads
+an ``exit.json`` only once it is whole (its marker exists, or its launcher is gone). Every
+step is a shell builtin: the launcher costs one process besides the workload's own.
 """
 
 from __future__ import annotations
@@ -37,23 +41,20 @@ from jobyard.backends.process import layout
 NAME = "jobyard-launcher"  # $0 of the script: how a launcher is found in a process list
 EXIT_CANNOT_EXECUTE = 127  # what the shell answers for a command it cannot run
 SCRIPT = f"""\
-dir=$1; shift
+dir=$1; exited=$2; shift 2
 set -C
 if {{ echo "$$" > "$dir/{layout.LAUNCHER_FILE}"; }} 2>/dev/null; then
   set +C
-  echo "$$"
   exec >>"$dir/{contract.LOG_FILE}" 2>&1 </dev/null
   trap ':' TERM INT
   "$@"
   code=$?
   signal=null
   if [ "$code" -gt 128 ]; then signal=$((code - 128)); fi
-  printf '{{"exit_code": %d, "signal": %s}}\\n' "$code" "$signal" > "$dir/.{layout.EXIT_FILE}.tmp"
-  mv -f "$dir/.{layout.EXIT_FILE}.tmp" "$dir/{layout.EXIT_FILE}"
+  printf '{{"exit_code": %d, "signal": %s}}\\n' "$code" "$signal" > "$dir/{layout.EXIT_FILE}"
+  : > "$exited"
   exit "$code"
 fi
-read -r pid < "$dir/{layout.LAUNCHER_FILE}"
-echo "$pid"
 """
 
 
@@ -69,18 +70,16 @@ def reap() -> None:
 
 
 def start(
-    run_dir: Path, argv: Sequence[str], env: Mapping[str, str], cwd: Path
-) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a launcher for the run; (its process, what it reported on stdout: the pid of
-    the launcher that runs the workload, or "" if it died before saying).
-
-    The caller keeps the process object until it has read the pid's start time: until
-    then the launcher cannot be reaped, so its ``/proc`` entry stays readable.
-    """
+    run_dir: Path, exited: Path, argv: Sequence[str], env: Mapping[str, str], cwd: Path
+) -> subprocess.Popen[bytes]:
+    """Start a launcher for the run. Not waited for: the caller records the process's
+    pid at once (and reads its start time while it cannot have been reaped); a launcher
+    that finds the run already launched exits without running anything, and the backend
+    then follows ``launcher.pid``."""
     proc = subprocess.Popen(
-        ["/bin/sh", "-c", SCRIPT, NAME, str(run_dir), *argv],
+        ["/bin/sh", "-c", SCRIPT, NAME, str(run_dir), str(exited), *argv],
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=cwd,
         env=dict(env),
@@ -89,10 +88,7 @@ def start(
     )
     reap()
     _children.append(proc)
-    assert proc.stdout is not None
-    with proc.stdout:
-        reported = proc.stdout.readline().decode("ascii", "replace").strip()
-    return proc, reported
+    return proc
 
 
 def read_launcher_pid(run_dir: Path) -> int | None:
@@ -104,10 +100,10 @@ def read_launcher_pid(run_dir: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def is_launcher(pid: int) -> bool:
-    """Whether ``pid`` runs the launcher script (for tests and diagnostics)."""
+def is_launcher(pid: int, run_dir: Path) -> bool:
+    """Whether ``pid`` runs the launcher script for ``run_dir``."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return NAME.encode() in argv[:4]
+    return NAME.encode() in argv[:4] and str(run_dir).encode() in argv[:5]

@@ -15,8 +15,8 @@ from jobyard.backends.contract import LOG_FILE, RESULTS_DIR, SPECS_FILE, STATUS_
 
 LAUNCH_FILE = "launch.json"
 EXIT_FILE = "exit.json"
-LOCK_FILE = ".lock"
 LAUNCHER_FILE = "launcher.pid"
+EXITED_DIR = ".exited"  # under the root: one empty file per run that has ended
 
 
 def check_job_id(job_id: str) -> str:
@@ -60,9 +60,20 @@ def exit_file(run: Path) -> Path:
     return run / EXIT_FILE
 
 
-def lock_file(run: Path) -> Path:
-    return run / LOCK_FILE
-
-
 def launcher_file(run: Path) -> Path:
     return run / LAUNCHER_FILE
+
+
+def exited_dir(root: Path) -> Path:
+    """Where launchers leave a marker as their run ends: one listing tells a poll which of
+    all its runs ended, so only those have their exit.json read."""
+    return root / EXITED_DIR
+
+
+def exited_marker(root: Path, run_name: str) -> Path:
+    return exited_dir(root) / run_name
+
+
+def root_of(run: Path) -> Path:
+    """The root a run directory (``<root>/<job>/run-<n>``) lives under."""
+    return run.parent.parent

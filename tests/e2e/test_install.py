@@ -9,6 +9,7 @@ without its dependencies, which come from the test environment's own site-packag
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -27,6 +28,10 @@ GENERIC = ("api", "backends", "schemas", "store", "workers", "workloads")
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
+    # a copy of the tree as it is now (links kept): setuptools writes build/ where it builds
+    source = tmp_path_factory.mktemp("source") / "jobyard"
+    skip = shutil.ignore_patterns(".venv*", ".git", "build", "*.egg-info", ".jobyard", "results")
+    shutil.copytree(ROOT, source, symlinks=True, ignore=skip)
     build = subprocess.run(
         [
             sys.executable,
@@ -38,7 +43,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-build-isolation",
             "-w",
             str(out),
-            str(ROOT),
+            str(source),
         ],
         capture_output=True,
         text=True,

@@ -269,5 +269,5 @@ def test_a_workspace_active_jobs_use_cannot_be_deleted(login, store):
     assert job in error["error_desc"] and "active jobs" in error["error_desc"]
     bulk = s.call("DELETE", "workspaces", json={"workspace_ids": [ws]}).json["results"]
     assert bulk[0]["status"] == "refused"
-    store.db["jobs"].update_one({"_id": job}, {"$set": {"status": "Canceled"}})
+    store.db["jobs"].update_one({"_id": job}, {"$set": {"status": "Canceled", "active": False}})
     assert s.call("DELETE", f"workspaces/{ws}").status_code == 200

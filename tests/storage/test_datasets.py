@@ -216,7 +216,7 @@ def test_delete_is_refused_while_an_active_job_uses_the_dataset(s, ws, store):
     assert job["_id"] in body["error_desc"]
     bulk = s.call("DELETE", "datasets", json={"dataset_ids": [ds["id"], "missing"]}).json
     assert [r["status"] for r in bulk["results"]] == ["refused", "not_found"]
-    store.db["jobs"].update_one({"_id": job["_id"]}, {"$set": {"status": "Done"}})
+    store.db["jobs"].update_one({"_id": job["_id"]}, {"$set": {"status": "Done", "active": False}})
     assert s.call("DELETE", f"datasets/{ds['id']}").status_code == 200
     assert_error(s.call("GET", f"datasets/{ds['id']}"), 404)
 

@@ -53,7 +53,9 @@ def finished_job(s, store, tmp_path):
         forced(),
     )
     handle = Handle("process", "jy-x-r1", {"results_dir": str(results)}).to_doc()
-    store.db["jobs"].update_one({"_id": job["_id"]}, {"$set": {"handle": handle, "status": "Done"}})
+    store.db["jobs"].update_one(
+        {"_id": job["_id"]}, {"$set": {"handle": handle, "status": "Done", "active": False}}
+    )
     store.logs.append(job["_id"], s.org, 1, 0, b"epoch 1\n")
     store.logs.append(job["_id"], s.org, 1, 8, b"epoch 2\n")
     return job["_id"], results

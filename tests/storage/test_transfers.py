@@ -67,7 +67,9 @@ def test_progress_moves_in_the_job_during_a_slow_upload(
         forced(),
     )
     handle = Handle("process", "jy-j-r1", {"results_dir": str(results)}).to_doc()
-    store.db["jobs"].update_one({"_id": job["_id"]}, {"$set": {"handle": handle, "status": "Done"}})
+    store.db["jobs"].update_one(
+        {"_id": job["_id"]}, {"$set": {"handle": handle, "status": "Done", "active": False}}
+    )
     ctx = Context(settings, store, redis_lib.Redis.from_url(redis_url), celery=None)
 
     seen: list[dict] = []
