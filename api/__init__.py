@@ -9,7 +9,17 @@ import redis
 from flask import Flask
 from werkzeug.routing import BaseConverter
 
-from jobyard.api import auth, backups, datasets, errors, health, job_files, jobs, workspaces
+from jobyard.api import (
+    auth,
+    backups,
+    catalog,
+    datasets,
+    errors,
+    health,
+    job_files,
+    jobs,
+    workspaces,
+)
 from jobyard.api.services import EXTENSION, Services
 from jobyard.api.throttle import LoginThrottle
 from jobyard.api.tokens import Tokens
@@ -29,6 +39,7 @@ BLUEPRINTS = (
     datasets.blp,
     jobs.blp,
     job_files.blp,
+    catalog.blp,
 )
 
 

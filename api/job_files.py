@@ -108,12 +108,24 @@ def latest_model(paths: Sequence[str]) -> str | None:
     named = sorted(p for p in paths if _is_model(p) and LATEST.search(posixpath.basename(p)))
     if named:
         return named[0]
-    epochs = [
-        (int(m.group(1)), p)
-        for p in paths
-        if _is_model(p) and (m := EPOCH.search(posixpath.basename(p)))
-    ]
-    return max(epochs)[1] if epochs else None
+    epochs = epoch_models(paths)
+    return epochs[max(epochs)] if epochs else None
+
+
+def epoch_of(path: str) -> int | None:
+    """The epoch a checkpoint's name carries (``epoch_003.npz``, ``model_epoch_012.pth``)."""
+    found = EPOCH.search(posixpath.basename(path)) if _is_model(path) else None
+    return int(found.group(1)) if found else None
+
+
+def epoch_models(paths: Sequence[str]) -> dict[int, str]:
+    """Epoch -> its checkpoint (the first in sorted order when several name one epoch)."""
+    found: dict[int, str] = {}
+    for path in sorted(paths):
+        epoch = epoch_of(path)
+        if epoch is not None:
+            found.setdefault(epoch, path)
+    return found
 
 
 def selection(paths: Sequence[str], body: dict[str, Any]) -> list[str]:
@@ -192,6 +204,12 @@ def _results(org: str, job: dict[str, Any], stack: contextlib.ExitStack) -> list
         Member(item.path, item.size, item.modified, partial(backend.open_result, handle, item.path))
         for item in backend.list_results(handle)
     ]
+
+
+def result_names(org: str, job: dict[str, Any]) -> list[str]:
+    """Paths of the job's result files, relative to its results directory."""
+    with contextlib.ExitStack() as stack:
+        return [m.name for m in _results(org, job, stack)]
 
 
 def _extras(results: list[Member], logs: bool, specs: bool) -> list[str]:

@@ -12,6 +12,7 @@ from flask import Response
 from flask.views import MethodView
 
 from jobyard.api.errors import BadRequest, Missing, Refused
+from jobyard.api.job_files import epoch_models, result_names
 from jobyard.api.jobspec import resume_changes, validated_job
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import principal, services
@@ -22,6 +23,7 @@ from jobyard.schemas.common import BulkResultsSchema
 from jobyard.schemas.events import event_text
 from jobyard.schemas.job import (
     FINAL_STATES,
+    BaseExperimentListArgsSchema,
     BaseExperimentListSchema,
     BulkCancelSchema,
     EpochNumbersSchema,
@@ -41,7 +43,7 @@ from jobyard.schemas.job import (
 from jobyard.store.errors import Conflict, NotFound
 from jobyard.store.fingerprint import forced
 from jobyard.store.jobs import public
-from jobyard.store.paging import Page
+from jobyard.store.paging import Page, empty_page
 from jobyard.workers import enqueue
 
 blp = Blueprint(
@@ -133,10 +135,16 @@ class BulkCancel(MethodView):
 
 @blp.route("/jobs:list_base_experiments")
 class BaseExperiments(MethodView):
+    @blp.arguments(BaseExperimentListArgsSchema, location="query")
     @blp.response(200, BaseExperimentListSchema)
-    def get(self, org_name: str) -> dict[str, Any]:
-        """List the base experiments jobs can start from"""
-        return {"base_experiments": [b.to_doc() for b in services().store.catalog.list()]}
+    def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
+        """List the base experiments jobs can start from (the catalog: global and the org's)"""
+        size = args.get("size", services().settings.default_page_size)
+        page = Page(skip=args["skip"], size=size, sort=args["sort"])
+        if args.get("type") == "medical":
+            return {"base_experiments": [], "pagination_info": empty_page(size)}
+        entries, info = services().store.catalog.list_page(org_name, page, args)
+        return {"base_experiments": [e.to_doc() for e in entries], "pagination_info": info}
 
 
 @blp.route("/jobs:schema")
@@ -147,15 +155,17 @@ class SpecSchema(MethodView):
         """Default specs and their JSON schema for an action"""
         catalog = services().store.catalog
         base_id = args.get("base_experiment_id")
-        if base_id and catalog.get(base_id) is None:
-            raise Missing(f"base experiment {base_id} not found")
         query = {
+            "org": org_name,
+            "kind": args.get("kind") or "experiment",
             "base_experiment_ids": [base_id] if base_id else [],
-            "network_arch": args.get("network_arch") or "classification_pyt",
+            "network_arch": args.get("network_arch") or ("" if base_id else "classification_pyt"),
         }
         try:
             experiment = catalog.for_job(query)
         except NoWorkload as e:
+            if base_id:
+                raise Missing(f"base experiment {base_id} not found") from e
             raise BadRequest(str(e)) from e
         action = args["action"]
         if action not in experiment.actions:
@@ -225,8 +235,15 @@ RETRY_FIELDS = (
     "backend_details",
     "timeout_minutes",
     "encryption_key",
+    "secrets_enc",
+    "docker_env_vars",
     "retain_checkpoints_for_resume",
     "early_stop_epoch",
+    "catalog_id",
+    "status_protocol",
+    "checkpoint_choose_method",
+    "checkpoint_epoch_number",
+    "parent_checkpoint",
 )
 
 
@@ -309,7 +326,9 @@ class EpochNumbers(MethodView):
         )
         if not job.get("retain_checkpoints_for_resume") and epochs:
             epochs = epochs[-1:]
-        return {"epoch_numbers": epochs}
+        if job.get("handle") and (files := sorted(epoch_models(result_names(org_name, job)))):
+            epochs = files  # what a derived job can start from (checkpoint_epoch_number)
+        return {"epoch_numbers": epochs, "data": epochs}
 
 
 @blp.route("/jobs/<id:job_id>:logs")

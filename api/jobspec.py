@@ -1,21 +1,26 @@
-"""Checks on a new job that need the store or settings (the schema did the rest):
-base experiment and action, specs against the action's schema, timeout, the
-workspace and parent job it names, and which backend runs it."""
+"""Checks on a new job that need the store or settings (the schema did the rest): the
+catalog entry and action, specs against the action's schema, timeout, the workspace,
+datasets and parent job it names (the entry's parent rules, the checkpoint it starts
+from), which backend runs it, and its secrets, encrypted before they are stored."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from jobyard.api import checkpoints
 from jobyard.api.errors import BadRequest
 from jobyard.api.services import Services
 from jobyard.backends import registry
 from jobyard.schemas import staging
-from jobyard.schemas.catalog import NoWorkload
-from jobyard.schemas.job import DERIVED_ACTIONS, JobState
+from jobyard.schemas.catalog import BaseExperiment, NoWorkload
+from jobyard.schemas.cloud import MASK
+from jobyard.schemas.job import JobState
 from jobyard.store.errors import NotFound
 from jobyard.store.fingerprint import fingerprint, forced
 
-PARENT_ACTIONS = frozenset({"train", "retrain"})
+
+def _bad(field: str, message: str) -> BadRequest:
+    return BadRequest(message, {field: [message]})
 
 
 def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
@@ -23,19 +28,16 @@ def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[s
     fingerprint (for duplicate prevention), or a 400 saying why not."""
     fields = dict(body)
     force = fields.pop("force_create", False)
-    try:
-        experiment = svc.store.catalog.for_job(fields)
-    except NoWorkload as e:
-        raise BadRequest(str(e), {"network_arch": [str(e)]}) from e
+    _top_level_backend_fields(fields)
+    _check_datasets(svc, org, fields)
+    experiment = _experiment(svc, org, fields)
     action = fields["action"]
-    if action not in experiment.actions:
-        message = (
-            f"action {action} is not supported by {experiment.name}; "
-            f"supported: {', '.join(experiment.actions)}"
-        )
-        raise BadRequest(message, {"action": [message]})
     fields.setdefault("network_arch", experiment.network_arch)
     fields["base_experiment_ids"] = fields.get("base_experiment_ids") or [experiment.id]
+    fields["catalog_id"] = experiment.id
+    fields["status_protocol"] = experiment.status_protocol
+    if experiment.action(action).produces_data:
+        fields["dataset_output"] = experiment.action(action).output_dir
     if fields.get("specs") is None:
         fields["specs"] = experiment.default_spec(action)
     problems = experiment.validate(action, fields["specs"])
@@ -48,14 +50,57 @@ def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[s
         try:
             svc.store.workspaces.get(org, fields["workspace"])
         except NotFound as e:
-            raise BadRequest(str(e), {"workspace": [str(e)]}) from e
-    _check_parent(svc, org, fields)
-    _check_datasets(svc, org, fields)
+            raise _bad("workspace", str(e)) from e
+    parent = _check_parent(svc, org, fields, experiment)
     backend = _backend(svc, org, fields)
+    if parent is not None and fields.get("checkpoint_choose_method"):
+        fields["parent_checkpoint"] = checkpoints.choose(org, parent, fields)
     identity = forced() if force else fingerprint("job", fields, svc.store.cipher.key_text)
-    if "encryption_key" in fields:
-        fields["encryption_key"] = svc.store.cipher.encrypt({"key": fields["encryption_key"]})
+    _seal_secrets(svc, fields)
     return fields, backend, identity
+
+
+def _top_level_backend_fields(fields: dict[str, Any]) -> None:
+    """Seed 001's ``platform_id`` and ``num_gpu`` mean ``backend_details``' fields."""
+    details = dict(fields.get("backend_details") or {})
+    for top, inner in (("platform_id", "platform_id"), ("num_gpu", "num_gpus")):
+        value = fields.pop(top, None)
+        if value is None:
+            continue
+        if inner in details and details[inner] != value:
+            raise _bad(top, f"{top}={value!r} disagrees with backend_details.{inner}")
+        details[inner] = value
+    if details:
+        details.setdefault("backend_type", "local")
+        fields["backend_details"] = details
+
+
+def _experiment(svc: Services, org: str, fields: dict[str, Any]) -> BaseExperiment:
+    """The catalog entry the job runs, which must offer its action."""
+    try:
+        experiment = svc.store.catalog.for_job({**fields, "org": org})
+    except NoWorkload as e:
+        field = "base_experiment_ids" if fields.get("base_experiment_ids") else "network_arch"
+        raise _bad(field, str(e)) from e
+    if experiment.kind != fields["kind"]:
+        raise _bad(
+            "kind",
+            f"base experiment {experiment.name} runs {experiment.kind} jobs, not {fields['kind']}",
+        )
+    if fields.get("network_arch") and fields["network_arch"] != experiment.network_arch:
+        raise _bad(
+            "network_arch",
+            f"base experiment {experiment.name} is a {experiment.network_arch} network, "
+            f"not {fields['network_arch']}",
+        )
+    action = fields["action"]
+    if action not in experiment.actions:
+        raise _bad(
+            "action",
+            f"action {action} is not supported by {experiment.name}; "
+            f"supported: {', '.join(experiment.actions)}",
+        )
+    return experiment
 
 
 def _timeout(svc: Services, requested: int | None) -> int:
@@ -68,36 +113,54 @@ def _timeout(svc: Services, requested: int | None) -> int:
 
 
 def _check_datasets(svc: Services, org: str, fields: dict[str, Any]) -> None:
-    """Dataset ids must name datasets of this org; staging resolves them at dispatch."""
+    """Dataset ids must name datasets of this org (staging resolves them at dispatch); a
+    dataset job reading one takes its type and format, which choose its catalog entry."""
     for source in staging.sources(fields):
-        if source.kind == "dataset":
-            try:
-                svc.store.datasets.get(org, source.value)
-            except NotFound as e:
-                raise BadRequest(str(e), {source.field: [str(e)]}) from e
+        if source.kind != "dataset":
+            continue
+        try:
+            dataset = svc.store.datasets.get(org, source.value)
+        except NotFound as e:
+            raise _bad(source.field, str(e)) from e
+        if fields["kind"] == "dataset":
+            for key, field in (("type", "dataset_type"), ("format", "dataset_format")):
+                if dataset.get(key):
+                    fields.setdefault(field, dataset[key])
 
 
-def _check_parent(svc: Services, org: str, fields: dict[str, Any]) -> None:
+def _check_parent(
+    svc: Services, org: str, fields: dict[str, Any], experiment: BaseExperiment
+) -> dict[str, Any] | None:
+    """The parent job, by the entry's rules: an action with ``parents`` needs a Done
+    parent that ran one of them."""
     parent_id = fields.get("parent_job_id")
     action = fields["action"]
+    allowed = experiment.action(action).parents
     if not parent_id:
-        if action in DERIVED_ACTIONS:
-            message = f"{action} reads a trained model: give parent_job_id (a train job)"
-            raise BadRequest(message, {"parent_job_id": [message]})
-        return
+        if allowed:
+            raise _bad(
+                "parent_job_id",
+                f"{action} reads a parent job's results: give parent_job_id "
+                f"(a {' or '.join(allowed)} job)",
+            )
+        return None
     try:
         parent = svc.store.jobs.get(org, parent_id)
     except NotFound as e:
-        raise BadRequest(str(e), {"parent_job_id": [str(e)]}) from e
-    if action in DERIVED_ACTIONS:
-        if parent["action"] not in PARENT_ACTIONS:
-            message = f"parent job {parent_id} is a {parent['action']} job, not a train job"
-            raise BadRequest(message, {"parent_job_id": [message]})
-        if parent["status"] != JobState.DONE.value:
-            message = (
-                f"parent job {parent_id} is {parent['status']}; create this job once it is Done"
+        raise _bad("parent_job_id", str(e)) from e
+    if allowed:
+        if parent["action"] not in allowed:
+            raise _bad(
+                "parent_job_id",
+                f"parent job {parent_id} is a {parent['action']} job; {action} "
+                f"needs a {' or '.join(allowed)} job",
             )
-            raise BadRequest(message, {"parent_job_id": [message]})
+        if parent["status"] != JobState.DONE.value:
+            raise _bad(
+                "parent_job_id",
+                f"parent job {parent_id} is {parent['status']}; create this job once it is Done",
+            )
+    return parent
 
 
 def _backend(svc: Services, org: str, fields: dict[str, Any]) -> str:
@@ -140,11 +203,29 @@ def _workspace_for(svc: Services, org: str, fields: dict[str, Any], kind: str) -
     return str(workspace_id)
 
 
+def _seal_secrets(svc: Services, fields: dict[str, Any]) -> None:
+    """``encryption_key`` and the values of ``docker_env_vars`` go into one encrypted
+    field; the job keeps the variables' names, masked, for responses."""
+    secrets: dict[str, Any] = {}
+    if fields.get("encryption_key"):
+        secrets["encryption_key"] = fields["encryption_key"]
+    fields.pop("encryption_key", None)
+    env = fields.get("docker_env_vars")
+    if env:
+        secrets["docker_env_vars"] = dict(env)
+        fields["docker_env_vars"] = {name: MASK for name in env}
+    if secrets:
+        fields["secrets_enc"] = svc.store.cipher.encrypt(secrets)
+
+
 def resume_changes(svc: Services, job: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     """What a resume may change: specs (validated again) and the timeout."""
     changes: dict[str, Any] = {}
     if body.get("specs"):
-        experiment = svc.store.catalog.for_job(job)
+        try:
+            experiment = svc.store.catalog.for_job(job)
+        except NoWorkload as e:
+            raise _bad("specs", str(e)) from e
         problems = experiment.validate(job["action"], body["specs"])
         if problems:
             raise BadRequest(

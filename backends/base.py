@@ -60,6 +60,16 @@ class RunSpec:
     options: Mapping[str, Any] = field(default_factory=dict)  # backend_details
     network_arch: str = ""  # picks the container image where the backend has images
     org: str = ""  # labels what the run belongs to on shared clusters
+    # from the catalog entry (backends/contract.py renders them as the run's machines see it)
+    image: str = ""  # the entry's image for this backend; empty: the backend's default
+    spec_format: str = "json"  # json | yaml: the spec file's format
+    spec_fields: Mapping[str, str] = field(default_factory=dict)  # dotted key -> template
+    status_link: str | None = None  # tao: where the workload writes its own status file
+    parent_checkpoint: str | None = None  # chosen from the parent's results, relative
+    encryption_key_field: str | None = None  # the key also goes into the spec there
+    # never logged, never shown: the user's docker_env_vars and the model's encryption key
+    secret_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    encryption_key: str | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -162,6 +172,11 @@ class Backend(ABC):
     def results_location(self, handle: Handle) -> str:
         """Where the run's job writes results, as the backend names it."""
         return str(handle.data.get("results_dir", ""))
+
+    def run_results_dir(self, handle: Handle) -> str:
+        """The job's results directory as later runs on this backend see it (to read a
+        dataset a dataset job produced there)."""
+        return self.results_location(handle)
 
     def staging_dir(self, spec: RunSpec) -> str | None:
         """A directory this worker can write that the run will see at the same path, where

@@ -242,11 +242,19 @@ def _admin_store() -> Iterator[Any]:
         if running:
             settings = settings.replace(mongo_uri=running["mongo_uri"])
     if settings.mongo_uri is not None:
-        yield _connect(settings)
+        store = _connect(settings)
+        try:
+            yield store
+        finally:
+            store.db.client.close()
         return
     mongo = embedded.start_mongo(settings.data_dir / "mongo")
     try:
-        yield _connect(settings.replace(mongo_uri=mongo.url))
+        store = _connect(settings.replace(mongo_uri=mongo.url))
+        try:
+            yield store
+        finally:
+            store.db.client.close()
     finally:
         mongo.stop()
 
@@ -298,6 +306,57 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_workloads_import(args: argparse.Namespace) -> int:
+    """Validate every entry of the file first, then create or replace each one."""
+    import yaml
+
+    from jobyard.schemas.catalog import GLOBAL, InvalidEntry, load_entries
+    from jobyard.store.errors import Conflict
+
+    try:
+        document = yaml.safe_load(Path(args.file).read_text(encoding="utf-8"))
+        entries = load_entries(document, args.org or GLOBAL)
+    except (OSError, yaml.YAMLError) as e:
+        print(f"jobyard: cannot read {args.file}: {e}", file=sys.stderr)
+        return 1
+    except InvalidEntry as e:
+        print(f"jobyard: {args.file}: nothing imported:", file=sys.stderr)
+        for line in e.problems:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    with _admin_store() as store:
+        for entry in entries:
+            try:
+                doc, created = store.catalog.put(entry)
+            except Conflict as e:
+                print(f"jobyard: {e}", file=sys.stderr)
+                return 1
+            verb = "added" if created else f"updated (version {doc.get('version')})"
+            print(f"{verb}: {entry.network_arch}/{entry.name} id {doc['_id']} ({entry.scope})")
+    return 0
+
+
+def cmd_workloads_export(args: argparse.Namespace) -> int:
+    """The entries as an import file: global ones, or an org's with --org."""
+    import yaml
+
+    from jobyard.schemas.catalog import GLOBAL
+
+    with _admin_store() as store:
+        docs = [
+            d
+            for d in store.catalog.visible(args.org)
+            if (args.builtin or not d.get("builtin")) and d["scope"] == (args.org or GLOBAL)
+        ]
+        entries = [json.loads(d["entry"]) for d in docs]
+    text = yaml.safe_dump({"base_experiments": entries}, sort_keys=False)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     print("| variable | default | meaning |\n|---|---|---|")
     for variable, default, doc in documentation():
@@ -326,7 +385,7 @@ def parser() -> argparse.ArgumentParser:
         func=cmd_beat
     )
     sub.add_parser("config", help="print the settings table").set_defaults(func=cmd_config)
-    admin = sub.add_parser("admin", help="keys and maintenance").add_subparsers(
+    admin = sub.add_parser("admin", help="keys, the catalog, maintenance").add_subparsers(
         dest="admin", required=True
     )
     key = admin.add_parser("create-key", help="create an org (if needed), a user and an API key")
@@ -338,6 +397,18 @@ def parser() -> argparse.ArgumentParser:
     revoke = admin.add_parser("revoke-key", help="revoke an API key (the key or its id)")
     revoke.add_argument("key")
     revoke.set_defaults(func=cmd_revoke_key)
+    workloads = admin.add_parser("workloads", help="the workload catalog").add_subparsers(
+        dest="workloads", required=True
+    )
+    imported = workloads.add_parser("import", help="add or update catalog entries from YAML")
+    imported.add_argument("file", help="one entry, a list, or base_experiments: [...]")
+    imported.add_argument("--org", help="the org's own entries (default: global, every org)")
+    imported.set_defaults(func=cmd_workloads_import)
+    exported = workloads.add_parser("export", help="write catalog entries as YAML")
+    exported.add_argument("--org", help="the org's own entries (default: global ones)")
+    exported.add_argument("--builtin", action="store_true", help="include built-in entries")
+    exported.add_argument("-o", "--output", help="file to write (default: stdout)")
+    exported.set_defaults(func=cmd_workloads_export)
     for action, text in (
         ("backup", "write a compressed dump of jobyard's state"),
         ("restore", "replace jobyard's state with a dump (its scope only)"),

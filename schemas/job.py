@@ -182,8 +182,6 @@ NETWORK_ARCHS = (
 )
 KINDS = ("experiment", "dataset")
 BACKEND_TYPES = ("local", "slurm", "lepton")
-# Actions that read their input from parent_job_id (seed 000, "Datasets").
-DERIVED_ACTIONS = frozenset({"evaluate", "export", "inference", "gen_trt_engine", "retrain"})
 ID = validate.Length(1, 36)
 # Product limits for the integers a job request carries (see MAX_OFFSET in common.py for
 # why every one has a maximum). The deployment's max_timeout_minutes may be lower still.
@@ -210,6 +208,52 @@ def _dataset_uri(value: str) -> None:
 _URI = fields.String(validate=[validate.Length(1, 2048), _dataset_uri])
 
 
+# A network_arch is any name a catalog entry may give (TAO's, above, or the user's own).
+NETWORK_ARCH = validate.Regexp(
+    r"^[a-z0-9][a-z0-9_]{0,63}$",
+    error="must be a network name: lower-case letters, digits and _ (at most 64)",
+)
+CHECKPOINT_METHODS = ("latest_model", "best_model", "from_epoch_number")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+# Names the workload contract owns (backends/contract.py): a job's variables cannot set them.
+RESERVED_ENV_PREFIXES = ("JOBYARD_", "JY_")
+MAX_ENV_VARS = 100
+MAX_ENV_VALUE = 32 * 1024
+
+
+def _env_vars(value: dict[str, str]) -> None:
+    if len(value) > MAX_ENV_VARS:
+        raise ma.ValidationError(f"at most {MAX_ENV_VARS} variables")
+    for name, text in value.items():
+        if not ENV_NAME.fullmatch(name):
+            raise ma.ValidationError(f"{name[:100]!r} is not an environment variable name")
+        if name.startswith(RESERVED_ENV_PREFIXES):
+            raise ma.ValidationError(
+                f"{name} is reserved: JOBYARD_* and JY_* belong to jobyard and the workload "
+                "contract"
+            )
+        if len(text) > MAX_ENV_VALUE:
+            raise ma.ValidationError(f"{name}: a value may be at most {MAX_ENV_VALUE} characters")
+
+
+class EpochNumber(fields.Field[Any]):
+    """Seed 001's ``checkpoint_epoch_number``: an epoch, or TAO's object of them keyed by
+    ``from_epoch_number_<parent job id>``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        items = value.items() if isinstance(value, dict) else [("epoch", value)]
+        if isinstance(value, dict) and not 1 <= len(value) <= 10:
+            raise ma.ValidationError("give one epoch (or an object of at most 10)")
+        out = {}
+        for key, epoch in items:
+            if isinstance(epoch, bool) or not isinstance(epoch, int):
+                raise ma.ValidationError("an epoch is a whole number")
+            if not 0 <= epoch <= MAX_EPOCHS or len(str(key)) > 100:
+                raise ma.ValidationError(f"an epoch is between 0 and {MAX_EPOCHS}")
+            out[str(key)] = epoch
+        return value if isinstance(value, dict) else out["epoch"]
+
+
 class BackendDetailsSchema(StrictSchema):
     backend_type = fields.String(required=True, validate=validate.OneOf(BACKEND_TYPES))
     partition = fields.String(validate=validate.Length(1, 255))
@@ -233,7 +277,10 @@ class JobCreateSchema(StrictSchema):
     action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
     name = fields.String(load_default="", validate=validate.Length(max=500))
     description = fields.String(load_default="", validate=validate.Length(max=1000))
-    network_arch = fields.String(validate=validate.OneOf(NETWORK_ARCHS))
+    network_arch = fields.String(
+        validate=NETWORK_ARCH,
+        metadata={"description": "A network of the catalog (jobs:list_base_experiments)"},
+    )
     specs = fields.Dict(keys=fields.String(), load_default=None, allow_none=True)
     workspace = fields.String(validate=ID, allow_none=True)
     train_dataset_uris = fields.List(_URI, validate=validate.Length(max=100))
@@ -252,12 +299,31 @@ class JobCreateSchema(StrictSchema):
     retain_checkpoints_for_resume = fields.Boolean(load_default=False)
     early_stop_epoch = fields.Integer(validate=validate.Range(1, MAX_EPOCHS), allow_none=True)
     force_create = fields.Boolean(load_default=False)
+    # seed 001's top-level spellings of backend_details.platform_id / num_gpus
+    platform_id = fields.String(validate=validate.Length(1, 255), allow_none=True)
+    num_gpu = fields.Integer(validate=validate.Range(0, 1024), allow_none=True)
+    docker_env_vars = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 255)),
+        values=fields.String(),
+        validate=_env_vars,
+        metadata={"description": "Environment of the workload; values are stored encrypted"},
+    )
+    checkpoint_choose_method = fields.String(validate=validate.OneOf(CHECKPOINT_METHODS))
+    checkpoint_epoch_number = EpochNumber(
+        metadata={"description": "The epoch for from_epoch_number (an integer)"}
+    )
 
     @ma.validates_schema(skip_on_field_errors=True)
-    def _kind_matches(self, data: dict[str, Any], **_: Any) -> None:
-        if data["kind"] == "dataset":
+    def _checkpoint(self, data: dict[str, Any], **_: Any) -> None:
+        method = data.get("checkpoint_choose_method")
+        if method == "from_epoch_number" and data.get("checkpoint_epoch_number") is None:
             raise ma.ValidationError(
-                "dataset jobs are not supported yet; jobyard runs experiment jobs", "kind"
+                "from_epoch_number needs checkpoint_epoch_number", "checkpoint_epoch_number"
+            )
+        if method and not data.get("parent_job_id"):
+            raise ma.ValidationError(
+                "a checkpoint is chosen from a parent job: give parent_job_id",
+                "checkpoint_choose_method",
             )
 
 
@@ -292,13 +358,16 @@ class BulkCancelSchema(StrictSchema):
 
 class EpochNumbersSchema(ma.Schema):
     epoch_numbers = fields.List(fields.Integer())
+    data = fields.List(
+        fields.Integer(), metadata={"description": "The same epochs, where seed 001 has them"}
+    )
 
 
 class JobListArgsSchema(ListArgsSchema):
     kind = fields.String(validate=validate.OneOf(KINDS))
     action = fields.String(validate=validate.OneOf(ACTIONS))
     status = fields.String(validate=validate.OneOf([s.value for s in JobState]))
-    network_arch = fields.String(validate=validate.OneOf(NETWORK_ARCHS))
+    network_arch = fields.String(validate=NETWORK_ARCH)
 
 
 class DetailedStatusSchema(ma.Schema):
@@ -358,6 +427,19 @@ class JobSchema(ma.Schema):
     artifacts = fields.Dict(
         allow_none=True, metadata={"description": "Where the job's results were copied"}
     )
+    dataset_type = fields.String()
+    dataset_format = fields.String()
+    docker_env_vars = fields.Dict(metadata={"description": "Names only: values are masked"})
+    checkpoint_choose_method = fields.String()
+    checkpoint_epoch_number = fields.Raw()
+    parent_checkpoint = fields.String(
+        allow_none=True,
+        metadata={"description": "The parent's checkpoint this job starts from"},
+    )
+    output_dataset_id = fields.String(
+        allow_none=True,
+        metadata={"description": "The dataset version a dataset job's results became"},
+    )
 
 
 class JobListSchema(ma.Schema):
@@ -385,7 +467,8 @@ class EventsSchema(ma.Schema):
 class SchemaArgsSchema(StrictSchema):
     action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
     base_experiment_id = fields.String(validate=ID)
-    network_arch = fields.String(validate=validate.OneOf(NETWORK_ARCHS))
+    network_arch = fields.String(validate=NETWORK_ARCH)
+    kind = fields.String(validate=validate.OneOf(KINDS))
 
 
 class SpecSchemaSchema(ma.Schema):
@@ -399,12 +482,33 @@ class BaseExperimentSchema(ma.Schema):
     network_arch = fields.String()
     ngc_path = fields.String()
     description = fields.String()
+    kind = fields.String()
     actions = fields.List(fields.String())
     is_base_experiment = fields.Boolean()
+    scope = fields.String(metadata={"description": "global, or the org the entry belongs to"})
+    read_only = fields.Boolean(metadata={"description": "a global entry: the org cannot edit"})
+    status_protocol = fields.String()
+    image = fields.String()
+    metric = fields.String(allow_none=True)
+    dataset_types = fields.List(fields.String())
+    dataset_formats = fields.List(fields.String())
 
 
 class BaseExperimentListSchema(ma.Schema):
     base_experiments = fields.List(fields.Nested(BaseExperimentSchema))
+    pagination_info = fields.Nested(PaginationInfoSchema)
+
+
+class BaseExperimentListArgsSchema(ListArgsSchema):
+    """Seed 001's filters of the experiments list, and the catalog's own."""
+
+    network_arch = fields.String(validate=NETWORK_ARCH)
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    type = fields.String(
+        validate=validate.OneOf(["vision", "medical"]),
+        metadata={"description": "seed 001's filter; every jobyard entry is vision"},
+    )
+    read_only = fields.Boolean()
 
 
 class JobIdsSchema(StrictSchema):

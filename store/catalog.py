@@ -1,36 +1,249 @@
-"""The base experiments jobs can start from: the built-in entries, looked up by id or by
-network.
+"""The workload catalog in MongoDB: base experiments, global or of one org.
 
-The entries are data (``schemas.catalog.BaseExperiment``); the built-in reference
-workload publishes its own (``workloads.catalog``). The API and the engine ask this
-catalog, never a workload module, which network runs what.
+Each document keeps the entry as the admin wrote it (as JSON text: JSON Schemas have ``$``
+keys and ``spec_fields`` dotted ones, neither of which every MongoDB-wire server stores as
+field names) beside the fields lists filter on. The built-in entries (``workloads.catalog``)
+are written at start-up; an admin's entries come from the API or ``jobyard admin workloads
+import``. Every org sees the global entries and its own.
+
+Job creates and dispatches look entries up by id many times a second, so entries read by
+id are kept in memory for ``cache_seconds``; a miss always reads MongoDB, so an entry
+created a moment ago in another process is found, and an update is seen within that time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from jobyard.schemas.catalog import BaseExperiment, find
-from jobyard.workloads.catalog import reference_entry
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
-REFERENCE = BaseExperiment.from_data(reference_entry())
-BUILTIN: tuple[BaseExperiment, ...] = (REFERENCE,)
+from jobyard.schemas.catalog import GLOBAL, BaseExperiment, NoWorkload, load_entry, pick
+from jobyard.schemas.job import ACTIVE_STATES
+from jobyard.store.errors import Conflict, NotFound
+from jobyard.store.guard import guarded
+from jobyard.store.paging import Page, fetch_page
+from jobyard.store.timeutil import utcnow
+from jobyard.workloads.catalog import reference_entries
+
+Doc = dict[str, Any]
+BUILTIN: tuple[BaseExperiment, ...] = tuple(load_entry(e) for e in reference_entries())
+REFERENCE = BUILTIN[0]  # the reference workload's experiment entry
 
 
+class EntryInUse(Conflict):
+    def __init__(self, entry: BaseExperiment, job_ids: list[str]) -> None:
+        shown = ", ".join(job_ids[:5]) + (" ..." if len(job_ids) > 5 else "")
+        super().__init__(
+            f"base experiment {entry.id} ({entry.network_arch}/{entry.name}) is used by "
+            f"jobs that have not finished ({shown}); cancel them or wait until they finish"
+        )
+        self.job_ids = job_ids
+
+
+class DuplicateEntry(Conflict):
+    def __init__(self, entry: BaseExperiment, existing: str) -> None:
+        super().__init__(
+            f"a base experiment {entry.network_arch}/{entry.name} already exists in scope "
+            f"{entry.scope}: {existing}; update it with PUT instead"
+        )
+        self.existing_id = existing
+
+
+def _doc(entry: BaseExperiment, builtin: bool, now: Any) -> Doc:
+    return {
+        "_id": entry.id,
+        "scope": entry.scope,
+        "org": None if entry.scope == GLOBAL else entry.scope,  # what org backups select
+        "network_arch": entry.network_arch,
+        "name": entry.name,
+        "kind": entry.kind,
+        "ngc_path": entry.ngc_path,
+        "builtin": builtin,
+        "entry": json.dumps(dict(entry.data)),  # in the order written: actions list so
+        "last_modified": now,
+    }
+
+
+def _entry(doc: Mapping[str, Any]) -> BaseExperiment:
+    """The stored entry, under its stored id (which a PUT that renames it keeps)."""
+    entry = load_entry(json.loads(doc["entry"]), doc["scope"])
+    return entry if entry.id == doc["_id"] else dataclasses.replace(entry, id=doc["_id"])
+
+
+@guarded
 class Catalog:
-    def __init__(self, entries: Iterable[BaseExperiment] | None = None) -> None:
-        self._entries = {e.id: e for e in (BUILTIN if entries is None else entries)}
+    def __init__(
+        self,
+        db: Database[Doc],
+        cache_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._coll = db["catalog"]
+        self._jobs = db["jobs"]
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[float, BaseExperiment]] = {}
 
-    def list(self) -> list[BaseExperiment]:
-        return list(self._entries.values())
+    # -- start-up ------------------------------------------------------------------------
 
-    def get(self, experiment_id: str) -> BaseExperiment | None:
-        return self._entries.get(experiment_id)
+    def seed(self, entries: Iterable[BaseExperiment] = BUILTIN) -> int:
+        """Write the built-in entries (as this release has them); returns how many."""
+        now = utcnow()
+        written = 0
+        for entry in entries:
+            doc = _doc(entry, True, now)
+            self._coll.update_one(
+                {"_id": entry.id},
+                {"$set": doc, "$setOnInsert": {"created_on": now, "version": 1}},
+                upsert=True,
+            )
+            written += 1
+        self._cache.clear()
+        return written
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def _visible(self, org: str | None) -> Doc:
+        return {"scope": {"$in": [GLOBAL, org]}} if org else {"scope": GLOBAL}
+
+    def get(self, org: str | None, entry_id: str) -> BaseExperiment:
+        """The entry ``org`` sees under ``entry_id`` (org None: global ones only)."""
+        cached = self._cache.get(entry_id)
+        if cached is not None and self._clock() - cached[0] < self._cache_seconds:
+            entry = cached[1]
+        else:
+            doc = self._coll.find_one({"_id": entry_id})
+            if doc is None:
+                raise NotFound("base experiment", entry_id)
+            entry = _entry(doc)
+            self._cache[entry_id] = (self._clock(), entry)
+        if entry.scope not in (GLOBAL, org):
+            raise NotFound("base experiment", entry_id)
+        return entry
+
+    def document(self, org: str | None, entry_id: str) -> Doc:
+        """The stored document (version and times beside the entry)."""
+        doc = self._coll.find_one({"_id": entry_id, **self._visible(org)})
+        if doc is None:
+            raise NotFound("base experiment", entry_id)
+        return doc
+
+    def visible(self, org: str | None, query: Mapping[str, Any] | None = None) -> list[Doc]:
+        """Documents ``org`` sees, its own first, then global ones an admin added, then the
+        built-in ones: the order in which a job naming only a network_arch finds its entry."""
+        docs = list(self._coll.find({**self._visible(org), **(query or {})}))
+        docs.sort(key=lambda d: (d["scope"] == GLOBAL, bool(d.get("builtin")), d["created_on"]))
+        return docs
+
+    def list_page(
+        self, org: str, page: Page, filters: Mapping[str, Any]
+    ) -> tuple[list[BaseExperiment], dict[str, int]]:
+        query: Doc = self._visible(org)
+        for key in ("network_arch", "kind"):
+            if filters.get(key):
+                query[key] = filters[key]
+        if filters.get("read_only") is not None:
+            query["scope"] = GLOBAL if filters["read_only"] else org
+        if filters.get("name"):
+            query["name"] = {"$regex": re.escape(filters["name"])}
+        docs, info = fetch_page(self._coll, query, page)
+        return [_entry(d) for d in docs], info
 
     def for_job(self, job: Mapping[str, Any]) -> BaseExperiment:
-        """The entry a job runs: ``NoWorkload`` says why there is none."""
-        return find(self._entries.values(), job)
+        """The entry a job runs: the one it names by id, else the first of its network_arch
+        (``NoWorkload`` says why there is none)."""
+        org = job.get("org")
+        ids = list(job.get("base_experiment_ids") or [])
+        for entry_id in ids:
+            try:
+                return self.get(org, entry_id)
+            except NotFound:
+                continue
+        if ids:
+            raise NoWorkload(f"base experiment {ids[0]} not found (see jobs:list_base_experiments)")
+        query: Doc = {"kind": job.get("kind") or "experiment"}
+        if job.get("network_arch"):
+            query["network_arch"] = job["network_arch"]
+        entries = [_entry(d) for d in self.visible(org, query)]
+        if not entries and job.get("network_arch"):
+            entries = [_entry(d) for d in self.visible(org, {"kind": query["kind"]})]
+        return pick(entries, job)
 
-    def add(self, entry: BaseExperiment) -> None:
-        self._entries.setdefault(entry.id, entry)
+    # -- writes --------------------------------------------------------------------------
+
+    def create(self, entry: BaseExperiment) -> Doc:
+        now = utcnow()
+        doc = {**_doc(entry, False, now), "created_on": now, "version": 1}
+        try:
+            self._coll.insert_one(doc)
+        except DuplicateKeyError:
+            raise self._duplicate(entry) from None
+        return doc
+
+    def _duplicate(self, entry: BaseExperiment) -> DuplicateEntry:
+        clash = self._coll.find_one(
+            {"scope": entry.scope, "network_arch": entry.network_arch, "name": entry.name},
+            {"_id": 1},
+        ) or self._coll.find_one({"_id": entry.id}, {"_id": 1})
+        return DuplicateEntry(entry, clash["_id"] if clash else entry.id)
+
+    def replace(self, current: BaseExperiment, entry: BaseExperiment) -> Doc:
+        """Store the new state of an entry under its old id (an id never changes)."""
+        fields = _doc(entry, False, utcnow())
+        fields["_id"] = current.id
+        try:
+            found = self._coll.find_one_and_update(
+                {"_id": current.id, "scope": current.scope, "builtin": {"$ne": True}},
+                {"$set": fields, "$inc": {"version": 1}},
+                return_document=True,
+            )
+        except DuplicateKeyError:
+            raise self._duplicate(entry) from None
+        if found is None:
+            raise NotFound("base experiment", current.id)
+        self._cache.pop(current.id, None)
+        return found
+
+    def put(self, entry: BaseExperiment) -> tuple[Doc, bool]:
+        """Create the entry, or replace the one of the same scope, network_arch and name
+        (an import run twice changes nothing the second time). Returns (doc, created)."""
+        existing = self._coll.find_one(
+            {"scope": entry.scope, "network_arch": entry.network_arch, "name": entry.name}
+        )
+        if existing is None:
+            return self.create(entry), True
+        if existing.get("builtin"):
+            raise Conflict(
+                f"{entry.network_arch}/{entry.name} is a built-in entry; give yours another name"
+            )
+        return self.replace(_entry(existing), entry), False
+
+    def users(self, entry: BaseExperiment) -> list[str]:
+        """Jobs that have not finished and run this entry."""
+        active = [s.value for s in ACTIVE_STATES] + ["Paused"]
+        query: Doc = {"catalog_id": entry.id, "status": {"$in": active}}
+        if entry.scope != GLOBAL:
+            query["org"] = entry.scope
+        return sorted(d["_id"] for d in self._jobs.find(query, {"_id": 1}).limit(100))
+
+    def delete(self, entry: BaseExperiment) -> Doc:
+        using = self.users(entry)
+        if using:
+            raise EntryInUse(entry, using)
+        doc = self._coll.find_one_and_delete(
+            {"_id": entry.id, "scope": entry.scope, "builtin": {"$ne": True}}
+        )
+        if doc is None:
+            raise NotFound("base experiment", entry.id)
+        self._cache.pop(entry.id, None)
+        return doc
+
+    def forget(self) -> None:
+        """Drop what is cached (tests, and after a restore)."""
+        self._cache.clear()

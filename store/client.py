@@ -34,12 +34,19 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("org", ASCENDING), ("created_on", DESCENDING)]),
         IndexModel([("org", ASCENDING), ("name", ASCENDING)]),
     ],
+    "catalog": [
+        IndexModel(
+            [("scope", ASCENDING), ("network_arch", ASCENDING), ("name", ASCENDING)], unique=True
+        ),
+        IndexModel([("scope", ASCENDING), ("created_on", DESCENDING)]),
+    ],
     "job_uploads": [IndexModel([("job_id", ASCENDING)])],
     "jobs": [
         IndexModel([("org", ASCENDING), ("fingerprint", ASCENDING)], unique=True),
         IndexModel([("org", ASCENDING), ("created_on", DESCENDING)]),
         IndexModel([("org", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("org", ASCENDING), ("parent_job_id", ASCENDING)]),
+        IndexModel([("catalog_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("active", ASCENDING), ("backend", ASCENDING)]),
         IndexModel([("active", ASCENDING), ("enqueued_at", ASCENDING)]),
     ],
@@ -61,7 +68,7 @@ class Store:
         self.db = db
         self.cipher = cipher
         self.accounts = Accounts(db)
-        self.catalog = Catalog()
+        self.catalog = Catalog(db)
         self.workspaces = Workspaces(db, cipher)
         self.datasets = Datasets(db, cipher)
         self.operations = Operations(db)
@@ -75,6 +82,7 @@ class Store:
         for name, indexes in INDEXES.items():
             self.db[name].create_indexes(indexes)
         self.jobs.backfill_active()
+        self.catalog.seed()
 
     def ping(self) -> None:
         self.db.client.admin.command("ping")

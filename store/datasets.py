@@ -16,6 +16,7 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from jobyard.schemas import staging
 from jobyard.schemas.cloud import MASK
 from jobyard.schemas.dataset import JOB_DATASET_FIELDS, referenced_ids
 from jobyard.schemas.job import ACTIVE_STATES
@@ -30,6 +31,12 @@ Doc = dict[str, Any]
 IDENTITY = ("name", "type", "format", "workspace", "cloud_file_path", "url", "use_for")
 SERVER_FIELDS = frozenset({"user_id", "status", "force_create", "client_secret"})
 INTERNAL = frozenset({"_id", "org", "fingerprint", "secrets_enc"})
+_OUTPUTS = uuid.UUID("0b7e9f3a-2f4c-4d8e-9a61-6a6f62796172")
+
+
+def output_dataset_id(job_id: str) -> str:
+    """The id of the dataset a dataset job's results become."""
+    return str(uuid.uuid5(_OUTPUTS, job_id))
 
 
 def public(doc: Mapping[str, Any], jobs: Mapping[str, Any] | None = None) -> Doc:
@@ -93,6 +100,43 @@ class Datasets:
         except DuplicateKeyError:
             existing = self._coll.find_one({"org": org, "fingerprint": doc["fingerprint"]})
             raise Duplicate("dataset", existing["_id"] if existing else "?") from None
+        return doc
+
+    def create_output(self, job: Mapping[str, Any], path: str) -> Doc:
+        """The dataset a Done dataset job's results became: a new version of the dataset it
+        read (or a first version, read from a URI), whose data is ``path`` under the job's
+        results. Idempotent: its id follows from the job's, so a second call finds it."""
+        dataset_id = output_dataset_id(job["_id"])
+        found = self._coll.find_one({"_id": dataset_id})
+        if found is not None:
+            return found
+        sources = [s.value for s in staging.sources(job) if s.kind == "dataset"]
+        base = self._coll.find_one({"_id": sources[0], "org": job["org"]}) if sources else None
+        version = str(base.get("version") or "1") if base else "0"
+        now = utcnow()
+        doc: Doc = {
+            "_id": dataset_id,
+            "org": job["org"],
+            "user_id": job.get("user_id"),
+            "name": (base or {}).get("name") or job.get("name") or f"{job['action']} output",
+            "description": f"{job['action']} of job {job['_id']}",
+            "type": job.get("dataset_type") or (base or {}).get("type"),
+            "format": job.get("dataset_format") or (base or {}).get("format"),
+            "version": str(int(version) + 1) if version.isdigit() else "1",
+            "derived_from": (base or {}).get("_id"),
+            "source_job": {"job_id": job["_id"], "path": path, "action": job["action"]},
+            "workspace": job.get("workspace"),
+            "cloud_file_path": None,
+            "url": None,
+            "status": "pull_complete",
+            "fingerprint": forced(),
+            "created_on": now,
+            "last_modified": now,
+        }
+        try:
+            self._coll.insert_one(doc)
+        except DuplicateKeyError:
+            return self._coll.find_one({"_id": dataset_id}) or doc
         return doc
 
     def get(self, org: str, dataset_id: str) -> Doc:

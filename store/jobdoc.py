@@ -55,6 +55,13 @@ class JobDoc(TypedDict, total=False):
     started_on: float | None
     finished_on: float | None
     artifacts: dict[str, Any]
+    # from the catalog entry when the job was created
+    catalog_id: str  # the base experiment it runs (a non-finished job keeps it from deletion)
+    status_protocol: str  # jobyard | tao: how its status lines are read
+    parent_checkpoint: str | None  # chosen from the parent's results (checkpoint_choose_method)
+    # the user's secrets, encrypted together: encryption_key, docker_env_vars values
+    secrets_enc: str | None
+    docker_env_vars: dict[str, str]  # names -> the mask; the values are in secrets_enc
 
 
 def state(target: JobState) -> dict[str, Any]:

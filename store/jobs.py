@@ -20,6 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from jobyard.schemas.events import SERIES_LIMIT, Summary, graphical
 from jobyard.schemas.job import ACTIVE_STATES, JobState, Request, sources
 from jobyard.store.cas import compare_and_set
+from jobyard.store.crypto import Cipher
 from jobyard.store.errors import Conflict, Duplicate, NotFound
 from jobyard.store.guard import guarded
 from jobyard.store.jobdoc import new_job, next_run, state
@@ -46,6 +47,10 @@ INTERNAL = frozenset(
         "staged_run",
         "runs",
         "encryption_key",
+        "secrets_enc",
+        "status_protocol",
+        "catalog_id",
+        "dataset_output",
         "events_stored",
         "results",
         "node_failures",
@@ -65,6 +70,16 @@ def public(doc: Mapping[str, Any]) -> Doc:
     details["graphical"] = graphical(doc.get("series") or {})
     out["job_details"] = details
     return out
+
+
+def job_secrets(cipher: Cipher, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The job's secrets, decrypted (only the engine asks, to start a run): its
+    ``encryption_key`` and the values of its ``docker_env_vars``."""
+    found = cipher.decrypt(doc["secrets_enc"]) if doc.get("secrets_enc") else {}
+    legacy = doc.get("encryption_key")  # jobs created before secrets_enc held only the key
+    if legacy and "encryption_key" not in found:
+        found["encryption_key"] = cipher.decrypt(legacy).get("key")
+    return found
 
 
 @guarded
@@ -100,6 +115,9 @@ class Jobs:
         if filters.get("name"):
             query["name"] = {"$regex": re.escape(filters["name"])}
         return fetch_page(self._coll, query, page)
+
+    def record_output_dataset(self, job_id: str, dataset_id: str) -> None:
+        self._coll.update_one({"_id": job_id}, {"$set": {"output_dataset_id": dataset_id}})
 
     def delete(self, org: str, job_id: str) -> Doc:
         doc = self._coll.find_one_and_delete(

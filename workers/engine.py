@@ -30,7 +30,7 @@ from jobyard.backends.registry import queue_for
 from jobyard.schemas.catalog import NoWorkload
 from jobyard.schemas.job import JobState, StopKind
 from jobyard.store.errors import StaleState
-from jobyard.store.jobs import TickWrite
+from jobyard.store.jobs import TickWrite, job_secrets
 from jobyard.store.timeutil import utcnow
 from jobyard.workers import enqueue, staging, transfers
 from jobyard.workers.context import Context
@@ -147,7 +147,12 @@ def _run_spec(ctx: Context, job: Mapping[str, Any]) -> RunSpec:
         experiment = ctx.store.catalog.for_job(job)
     except NoWorkload as e:
         raise SubmitRejected(str(e)) from e
-    return run_spec(job, experiment, _parent_handle(ctx, job))
+    if job["action"] not in experiment.actions:
+        raise SubmitRejected(
+            f"base experiment {experiment.name} ({experiment.id}) no longer has action "
+            f"{job['action']}"
+        )
+    return run_spec(job, experiment, _parent_handle(ctx, job), job_secrets(ctx.store.cipher, job))
 
 
 def _parent_handle(ctx: Context, job: Mapping[str, Any]) -> Handle | None:
@@ -290,8 +295,18 @@ class _Outcome:
                 logger.info("job %s: not moved to %s (it moved on meanwhile)", job_id, target.value)
                 continue
             logger.info("job %s: %s -> %s", job_id, job["status"], target.value)
+            if target is JobState.DONE and job.get("dataset_output") is not None:
+                _record_dataset(ctx, job)
             if target.final or target is JobState.PAUSED:
                 ctx.backend(job["backend"]).cleanup(handle)  # a resume is a new run
+
+
+def _record_dataset(ctx: Context, job: Mapping[str, Any]) -> None:
+    """A dataset job's results become a new dataset version (its entry's ``output_dir``);
+    once per job, whichever reconcile gets here first."""
+    dataset = ctx.store.datasets.create_output(job, str(job["dataset_output"]))
+    ctx.store.jobs.record_output_dataset(job["_id"], dataset["_id"])
+    logger.info("job %s: results are dataset %s", job["_id"], dataset["_id"])
 
 
 def _apply(

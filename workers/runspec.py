@@ -1,4 +1,4 @@
-"""From a job document to the RunSpec a backend starts (pure)."""
+"""From a job document and its catalog entry to the RunSpec a backend starts (pure)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobyard.backends.base import Handle, RunSpec
+from jobyard.backends.registry import split_target
 from jobyard.schemas.catalog import BaseExperiment
 
 
@@ -22,16 +23,34 @@ def effective_specs(job: Mapping[str, Any]) -> dict[str, Any]:
     return specs
 
 
-def run_spec(job: Mapping[str, Any], experiment: BaseExperiment, parent: Handle | None) -> RunSpec:
+def run_spec(
+    job: Mapping[str, Any],
+    experiment: BaseExperiment,
+    parent: Handle | None,
+    secrets: Mapping[str, Any] | None = None,
+) -> RunSpec:
+    """``secrets``: the job's decrypted ``docker_env_vars`` and ``encryption_key``."""
+    action = experiment.action(job["action"])
+    secrets = secrets or {}
+    key = secrets.get("encryption_key")
     return RunSpec(
         job_id=job["_id"],
         run=int(job["run"]),
         action=job["action"],
-        command=experiment.command,
+        command=action.command,
         specs=effective_specs(job),
         timeout_seconds=int(job["timeout_minutes"]) * 60,
         parent=parent,
+        resources=dict(experiment.resources),
         options=dict(job.get("backend_details") or {}),
         network_arch=str(job.get("network_arch") or experiment.network_arch),
         org=str(job.get("org") or ""),
+        image=experiment.image_for(split_target(str(job.get("backend") or "process"))[0]),
+        spec_format=experiment.spec_format,
+        spec_fields=dict(action.spec_fields),
+        status_link=experiment.status_template(),
+        parent_checkpoint=job.get("parent_checkpoint"),
+        encryption_key_field=experiment.encryption_key_field,
+        secret_env={str(k): str(v) for k, v in (secrets.get("docker_env_vars") or {}).items()},
+        encryption_key=str(key) if key else None,
     )

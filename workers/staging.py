@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from jobyard.backends.base import Backend, RunSpec
+from jobyard.backends.base import Backend, Handle, RunSpec
 from jobyard.backends.errors import BackendUnavailable, SubmitRejected
 from jobyard.backends.storage import Storage, StorageError
 from jobyard.backends.storage.errors import StorageUnreachable
@@ -148,6 +148,8 @@ def _resolve(ctx: Context, job: Mapping[str, Any], source: Source) -> Source:
         dataset = ctx.store.datasets.get(job["org"], source.value)
     except NotFound as e:
         raise SubmitRejected(f"{source.field}: {e}") from e
+    if dataset.get("source_job"):
+        return _job_output(ctx, job, source, dataset["source_job"])
     if dataset.get("url"):
         return Source(source.slot, source.field, "url", str(dataset["url"]))
     if not dataset.get("workspace") or dataset.get("cloud_file_path") is None:
@@ -158,6 +160,39 @@ def _resolve(ctx: Context, job: Mapping[str, Any], source: Source) -> Source:
         "object",
         str(dataset["cloud_file_path"]),
         workspace=str(dataset["workspace"]),
+    )
+
+
+def _job_output(
+    ctx: Context, job: Mapping[str, Any], source: Source, origin: Mapping[str, Any]
+) -> Source:
+    """A dataset a dataset job produced: its copy in the producing job's workspace once
+    that is complete, else the results directory itself, which runs of the same backend
+    can read where they are."""
+    producer = ctx.store.jobs.find(str(origin["job_id"]))
+    if producer is None or not producer.get("handle"):
+        raise SubmitRejected(f"{source.field}: the job that made dataset {source.value} is gone")
+    relative = posixpath.normpath(str(origin.get("path") or "."))
+    artifacts = producer.get("artifacts") or {}
+    if artifacts.get("complete"):
+        prefix = posixpath.join(str(artifacts["prefix"]).strip("/"), relative)
+        return Source(
+            source.slot,
+            source.field,
+            "object",
+            posixpath.normpath(prefix),
+            workspace=str(artifacts["workspace"]),
+        )
+    if producer.get("backend") != job.get("backend"):
+        raise SubmitRejected(
+            f"{source.field}: dataset {source.value} is in the results of job {producer['_id']} "
+            f"on {producer.get('backend')}; run this job there, or give the dataset job a "
+            "workspace so its results are copied where any backend can read them"
+        )
+    backend = ctx.backend(str(job["backend"]))
+    where = backend.run_results_dir(Handle.from_doc(producer["handle"]))
+    return Source(
+        source.slot, source.field, "path", posixpath.normpath(posixpath.join(where, relative))
     )
 
 

@@ -1,7 +1,7 @@
-"""The reference workload's catalog entry, as plain data.
+"""The reference workload's catalog entries, as plain data.
 
-jobyard seeds its catalog with this entry: every field is data (the command, the image,
-per-action default specs and JSON Schemas), so the engine runs it exactly as it would
+jobyard seeds its catalog with these entries: every field is data (the command, the image,
+per-action default specs and JSON Schemas), so the engine runs them exactly as it would
 run anyone's code.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from jobyard.workloads import specs
+
+DERIVED_PARENTS = ["train"]
 
 
 def reference_entry() -> dict[str, Any]:
@@ -20,9 +22,21 @@ def reference_entry() -> dict[str, Any]:
         "description": (
             "Reference workload: an MLP image classifier trained on the packaged digits set."
         ),
-        "actions": list(specs.ACTIONS),
-        "command": ["python", "-m", "jobyard.workloads.classifier"],
+        "kind": "experiment",
+        "status_protocol": "jobyard",
+        "command": ["{python}", "-m", "jobyard.workloads.classifier"],
         "image": "jobyard:latest",
-        "default_specs": {action: specs.default_spec(action) for action in specs.ACTIONS},
-        "json_schemas": {action: specs.json_schema(action) for action in specs.ACTIONS},
+        "metric": "val_accuracy",
+        "actions": {
+            action: {
+                "default_spec": specs.default_spec(action),
+                "json_schema": specs.json_schema(action),
+                "parents": [] if action == "train" else DERIVED_PARENTS,
+            }
+            for action in specs.ACTIONS
+        },
     }
+
+
+def reference_entries() -> list[dict[str, Any]]:
+    return [reference_entry()]

@@ -36,7 +36,7 @@ from jobyard.backends.kubernetes.client import Api
 from jobyard.backends.kubernetes.config import KubeConfig
 from jobyard.backends.output import output_chunk, read_chunk
 from jobyard.backends.process import layout
-from jobyard.backends.process.files import write_json
+from jobyard.backends.process.files import write_run_files
 from jobyard.backends.results import list_local, open_local, results_root
 from jobyard.schemas.settings import Settings
 
@@ -98,8 +98,12 @@ class KubernetesBackend(Backend):
             },
         )
 
+    def run_results_dir(self, handle: Handle) -> str:
+        return str(handle.data.get("pod_results_dir") or self.results_location(handle))
+
     def _write_specs(self, spec: RunSpec) -> tuple[Path, Path]:
-        """Put ``specs.json`` on the results volume, where the pod reads it."""
+        """Put the spec file (and a tao workload's status link) on the results volume,
+        where the pod reads it."""
         run_dir, results_dir = self._dirs(spec.job_id, spec.run)
         if not self.root.is_dir():
             # Never create the root: a worker without the volume would write specs the
@@ -111,9 +115,8 @@ class KubernetesBackend(Backend):
         try:
             results_dir.mkdir(parents=True, exist_ok=True)
             run_dir.mkdir(parents=True, exist_ok=True)
-            write_json(layout.specs_file(run_dir), dict(spec.specs))
-        except (TypeError, ValueError) as e:
-            raise SubmitRejected(f"run {spec.name}: specs are not JSON: {e}") from e
+            paths = manifest.pod_paths(spec, self.kube)
+            write_run_files(spec, paths, manifest.PYTHON, run_dir, results_dir)
         except OSError as e:
             raise BackendUnavailable(
                 f"run {spec.name}: cannot write to the results volume: {e}"

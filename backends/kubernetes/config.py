@@ -35,8 +35,11 @@ class KubeConfig:
     grace_seconds: int = 30
     ttl_seconds: int = 86400
 
-    def image_for(self, network_arch: str) -> str:
-        return self.images.get(network_arch, self.default_image)
+    def image_for(self, network_arch: str, catalog_image: str = "") -> str:
+        """The operator's image for this network if one is set, else the catalog entry's,
+        else the deployment's default (the reference workload names none: it runs in the
+        deployment's own jobyard image)."""
+        return self.images.get(network_arch) or catalog_image or self.default_image
 
 
 def parse_pairs(raw: str, variable: str) -> dict[str, str]:

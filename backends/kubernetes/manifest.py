@@ -31,6 +31,7 @@ from jobyard.backends.kubernetes.config import KubeConfig
 from jobyard.backends.process import layout
 
 CONTAINER = "main"
+PYTHON = "python"  # the image's interpreter, for the catalog's {python}
 VOLUME = "results"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 INSTANCE = "app.kubernetes.io/instance"
@@ -83,20 +84,27 @@ def num_gpus(spec: RunSpec) -> int:
     return count
 
 
-def workload_env(spec: RunSpec, config: KubeConfig) -> list[dict[str, str]]:
-    """The contract (``backends.contract``) as the pod sees it; a parent's results are on
-    the same volume, under its job id."""
+def pod_paths(spec: RunSpec, config: KubeConfig) -> contract.RunPaths:
+    """The contract's paths as the pod sees them; a parent's results are on the same
+    volume, under its job id."""
     parent = None
     if spec.parent is not None:
         parent_job = spec.parent.data.get("job_id")
         if not parent_job:
             raise SubmitRejected(f"run {spec.name}: parent {spec.parent.name} has no job id")
         parent = pod_results_dir(config, str(parent_job))
-    paths = contract.run_paths(
-        pod_results_dir(config, spec.job_id), pod_run_dir(config, spec.job_id, spec.run), parent
+    return contract.run_paths(
+        pod_results_dir(config, spec.job_id),
+        pod_run_dir(config, spec.job_id, spec.run),
+        parent,
+        spec.spec_format,
     )
+
+
+def workload_env(spec: RunSpec, config: KubeConfig) -> list[dict[str, str]]:
+    """The contract (``backends.contract``) as the pod sees it."""
     # unbuffered: the log is read while the run goes on
-    env = contract.environment(spec, paths, extra={"PYTHONUNBUFFERED": "1"})
+    env = contract.environment(spec, pod_paths(spec, config), extra={"PYTHONUNBUFFERED": "1"})
     return [{"name": k, "value": v} for k, v in env.items()]
 
 
@@ -122,13 +130,10 @@ def _volume(config: KubeConfig) -> dict[str, Any]:
 
 
 def _container(spec: RunSpec, config: KubeConfig) -> dict[str, Any]:
-    command = [str(part) for part in spec.command]
-    if not command:
-        raise SubmitRejected(f"run {spec.name}: empty command")
     container: dict[str, Any] = {
         "name": CONTAINER,
-        "image": config.image_for(spec.network_arch),
-        "command": command,
+        "image": config.image_for(spec.network_arch, spec.image),
+        "command": contract.argv(spec, pod_paths(spec, config), PYTHON),
         "workingDir": pod_results_dir(config, spec.job_id),
         "env": workload_env(spec, config),
         "volumeMounts": [{"name": VOLUME, "mountPath": config.results_mount}],

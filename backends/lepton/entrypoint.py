@@ -3,7 +3,8 @@
 Run as ``python -m jobyard.backends.lepton.entrypoint -- COMMAND...``. It
 
 1. writes ``JY_SPECS_JSON`` to ``JY_SPECS_FILE`` (a container has no other way to receive
-   a file from jobyard) and removes the variable from the workload's environment;
+   a file from jobyard) and removes the variable from the workload's environment; links
+   ``JY_STATUS_LINK`` (a tao workload's own status file) to ``JY_STATUS_FILE``;
 2. starts the workload with stdout and stderr on a pipe and copies them, line by line, to
    its own stdout, so that no other writer can land in the middle of a line;
 3. copies each new line of the status file to stdout behind ``stream.STATUS_MARKER``;
@@ -28,6 +29,7 @@ from typing import IO
 from jobyard.backends.lepton import stream
 
 SPECS_VARIABLE = "JY_SPECS_JSON"
+STATUS_LINK_VARIABLE = "JY_STATUS_LINK"
 POLL_SECONDS = 0.2
 EXIT_CANNOT_EXECUTE = 127
 MAX_LINE_BYTES = 64 * 1024  # a longer line (a progress bar that never ends one) is cut
@@ -89,6 +91,14 @@ def prepare(environ: dict[str, str]) -> dict[str, str]:
     status_file = env.get("JY_STATUS_FILE")
     if status_file:
         Path(status_file).parent.mkdir(parents=True, exist_ok=True)
+    link = env.pop(STATUS_LINK_VARIABLE, None)
+    if link and status_file:  # a tao workload writes its own status file: make it the run's
+        where = Path(link)
+        where.parent.mkdir(parents=True, exist_ok=True)
+        tmp = where.with_name(f".{where.name}.{os.getpid()}.link")
+        tmp.unlink(missing_ok=True)
+        os.symlink(os.path.relpath(status_file, where.parent), tmp)
+        os.replace(tmp, where)
     return env
 
 

@@ -2,8 +2,9 @@
 
 How the workload contract crosses into a container that shares no disk with jobyard:
 
-* the spec travels in the ``JY_SPECS_JSON`` variable; the ``entrypoint`` wrapper writes it
-  to ``JY_SPECS_FILE`` before starting the workload;
+* the spec file's text travels in the ``JY_SPECS_JSON`` variable; the ``entrypoint`` wrapper
+  writes it to ``JY_SPECS_FILE`` before starting the workload (and links a tao workload's
+  own status file, ``JY_STATUS_LINK``, to the run's);
 * ``JY_RESULTS_DIR`` is ``<results_root>/<job id>/results`` on the shared volume the
   workspace mounts, so every run of a job sees the same checkpoints;
 * status lines come back through the replica log behind a marker (see ``stream``).
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +25,9 @@ from jobyard.backends.lepton.config import LeptonConfig
 
 MAX_ID_LENGTH = 36
 ENTRYPOINT = ("python", "-m", "jobyard.backends.lepton.entrypoint", "--")
+PYTHON = "python"  # the image's interpreter, for the catalog's {python}
+SPECS_VARIABLE = "JY_SPECS_JSON"  # the spec file's text (named when specs were JSON only)
+STATUS_LINK_VARIABLE = "JY_STATUS_LINK"
 CPU_SHAPE = "cpu.small"
 MANAGED_BY = "jobyard"
 LABEL_MANAGED = "managed-by"
@@ -52,11 +55,20 @@ def lepton_job_id(job_id: str, run: int) -> str:
     return name
 
 
-def run_paths(config: LeptonConfig, job_id: str, run: int) -> contract.RunPaths:
+def run_paths(
+    config: LeptonConfig, job_id: str, run: int, spec_format: str = "json"
+) -> contract.RunPaths:
     """Container paths of one run: shared results dir, per-run specs and status files."""
     root = config.results_root.rstrip("/") or "/"
     results_dir, run_dir = contract.job_layout(root, job_id, run)
-    return contract.run_paths(results_dir, run_dir, None)
+    return contract.run_paths(results_dir, run_dir, None, spec_format)
+
+
+def container_paths(spec: RunSpec, config: LeptonConfig) -> contract.RunPaths:
+    return dataclasses.replace(
+        run_paths(config, spec.job_id, spec.run, spec.spec_format),
+        parent_results_dir=contract.parent_results_dir(spec),
+    )
 
 
 def resource_shape(spec: RunSpec) -> str:
@@ -86,17 +98,15 @@ def resource_shape(spec: RunSpec) -> str:
 
 
 def contract_env(spec: RunSpec, config: LeptonConfig) -> dict[str, str]:
-    """The contract (``backends.contract``), with the spec itself in ``JY_SPECS_JSON``:
-    the container shares no disk with jobyard, so the entrypoint writes the spec file."""
-    try:
-        specs_json = json.dumps(spec.specs, sort_keys=True)
-    except (TypeError, ValueError) as e:
-        raise SubmitRejected(f"run {spec.name}: specs are not JSON: {e}") from e
-    paths = dataclasses.replace(
-        run_paths(config, spec.job_id, spec.run),
-        parent_results_dir=contract.parent_results_dir(spec),
-    )
-    extra = {"PYTHONUNBUFFERED": "1", "JY_SPECS_JSON": specs_json}
+    """The contract (``backends.contract``), with the spec file's text in ``JY_SPECS_JSON``
+    (JSON or YAML, as the entry says) and a tao workload's own status file in
+    ``JY_STATUS_LINK``: the container shares no disk with jobyard, so the entrypoint writes
+    the spec file and makes the link."""
+    paths = container_paths(spec, config)
+    extra = {"PYTHONUNBUFFERED": "1", SPECS_VARIABLE: contract.spec_text(spec, paths, PYTHON)}
+    link = contract.status_link(spec, paths, PYTHON)
+    if link is not None:
+        extra[STATUS_LINK_VARIABLE] = link[0]
     return contract.environment(spec, paths, extra=extra)
 
 
@@ -111,15 +121,13 @@ def labels(spec: RunSpec) -> dict[str, str]:
 def render_job_body(spec: RunSpec, config: LeptonConfig) -> dict[str, Any]:
     """The ``POST /jobs`` body for ``spec``: one replica, no platform retries (a retry
     would replay the status file into a fresh log; jobyard decides about retries)."""
-    command = [str(part) for part in spec.command]
-    if not command:
-        raise SubmitRejected(f"run {spec.name}: empty command")
+    command = contract.argv(spec, container_paths(spec, config), PYTHON)
     job_id = lepton_job_id(spec.job_id, spec.run)
     env = contract_env(spec, config)
     body_spec: dict[str, Any] = {
         "resource_shape": resource_shape(spec),
         "container": {
-            "image": str(spec.resources.get("image") or config.image),
+            "image": str(spec.image or spec.resources.get("image") or config.image),
             "command": [*ENTRYPOINT, *command],
         },
         "completions": 1,

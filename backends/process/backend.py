@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import signal
@@ -38,7 +37,7 @@ from jobyard.backends.base import (
 from jobyard.backends.errors import BackendUnavailable, SubmitRejected
 from jobyard.backends.output import output_chunk, read_chunk
 from jobyard.backends.process import launcher, layout, procfs
-from jobyard.backends.process.files import read_json, write_json
+from jobyard.backends.process.files import read_json, write_json, write_run_files
 from jobyard.backends.results import list_local, open_local, results_root
 from jobyard.schemas.settings import Settings
 
@@ -99,7 +98,7 @@ class ProcessBackend(Backend):
         """Write the spec and start the launcher, or adopt the one an earlier submit started
         (a worker killed between starting it and recording it: ``launcher.pid`` says so)."""
         pid = launcher.read_launcher_pid(run_dir)
-        if pid is None and (run_dir / contract.SPECS_FILE).exists():
+        if pid is None and (run_dir / contract.spec_file_name(spec)).exists():
             # an earlier submit wrote the spec, then may have started a launcher and died
             # before recording it: a starting launcher takes its pid file within moments
             pid = _wait_for_launcher(run_dir)
@@ -107,17 +106,15 @@ class ProcessBackend(Backend):
             logger.warning("run %s: adopting launcher %d started earlier", spec.name, pid)
             stat = procfs.read_stat(pid)
         else:
-            try:
-                specs_text = json.dumps(spec.specs)
-            except (TypeError, ValueError) as e:
-                raise SubmitRejected(f"run {spec.name}: specs are not JSON: {e}") from e
-            (run_dir / contract.SPECS_FILE).write_text(specs_text, encoding="utf-8")
-            env = workload_env(spec, run_dir, results_dir)
+            paths = run_paths(spec, run_dir, results_dir)
+            argv = contract.argv(spec, paths, sys.executable)
+            write_run_files(spec, paths, sys.executable, run_dir, results_dir)
+            env = contract.environment(spec, paths, inherited=os.environ)
             exited = layout.exited_marker(self.root, spec.name)
             if not self._exited_ready:
                 exited.parent.mkdir(exist_ok=True)
                 self._exited_ready = True
-            proc = launcher.start(run_dir, exited, command(spec), env, results_dir)
+            proc = launcher.start(run_dir, exited, argv, env, results_dir)
             pid = proc.pid
             stat = procfs.read_stat(pid)  # our child, not reaped yet: its entry is there
         return {
@@ -225,21 +222,11 @@ class ProcessBackend(Backend):
 # -- launching -----------------------------------------------------------------------
 
 
-def command(spec: RunSpec) -> list[str]:
-    """The command to run; a bare ``python`` means the interpreter jobyard runs under."""
-    argv = [str(part) for part in spec.command]
-    if not argv:
-        raise SubmitRejected(f"run {spec.name}: empty command")
-    if argv[0] == "python":
-        argv[0] = sys.executable
-    return argv
-
-
-def workload_env(spec: RunSpec, run_dir: Path, results_dir: Path) -> dict[str, str]:
-    """The worker's environment passed on (minus every ``JOBYARD_*`` setting and any stale
-    ``JY_*`` variable) under the contract (``backends.contract``)."""
-    paths = contract.run_paths(str(results_dir), str(run_dir), contract.parent_results_dir(spec))
-    return contract.environment(spec, paths, inherited=os.environ)
+def run_paths(spec: RunSpec, run_dir: Path, results_dir: Path) -> contract.RunPaths:
+    """The contract's paths: on this machine the run sees what the worker sees."""
+    return contract.run_paths(
+        str(results_dir), str(run_dir), contract.parent_results_dir(spec), spec.spec_format
+    )
 
 
 def _wait_for_launcher(run_dir: Path, seconds: float = ADOPT_WAIT_SECONDS) -> int | None:

@@ -9,12 +9,11 @@ restarted worker would need: the handle carries the SLURM job id and the paths.
 On the cluster, under ``base_results_dir``::
 
     <job_id>/results/        shared by every run of the job: checkpoints, models, summaries
-    <job_id>/run-<n>/        one run: job.sh, specs.json, status.jsonl, output.log
+    <job_id>/run-<n>/        one run: job.sh, specs.json (or .yaml), status.jsonl, output.log
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import posixpath
 import shlex
@@ -23,6 +22,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, ClassVar, Protocol
 
+from jobyard.backends import contract
 from jobyard.backends.base import (
     Backend,
     Capability,
@@ -34,12 +34,12 @@ from jobyard.backends.base import (
     RunState,
     RunStatus,
 )
-from jobyard.backends.contract import LOG_FILE, SPECS_FILE, STATUS_FILE
+from jobyard.backends.contract import LOG_FILE, STATUS_FILE
 from jobyard.backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
 from jobyard.backends.output import output_chunk
 from jobyard.backends.results import relative_result_path, results_root
 from jobyard.backends.slurm import parse
-from jobyard.backends.slurm.sbatch import render_sbatch
+from jobyard.backends.slurm.sbatch import cluster_paths, render_sbatch
 from jobyard.backends.slurm.ssh import SshRunner
 from jobyard.schemas.settings import Settings
 
@@ -153,13 +153,11 @@ class SlurmBackend(Backend):
             python=self.python,
             grace_seconds=self.grace_period_seconds,
         )
-        try:
-            specs_text = json.dumps(spec.specs)
-        except (TypeError, ValueError) as e:
-            raise SubmitRejected(f"run {spec.name}: specs are not JSON: {e}") from e
+        paths = cluster_paths(spec, results_dir=results_dir, run_dir=run_dir)
+        specs_text = contract.spec_text(spec, paths, self.python)
         self.shell.sftp_put_many(
             {
-                f"{run_dir}/{SPECS_FILE}": specs_text.encode(),
+                f"{run_dir}/{contract.spec_file_name(spec)}": specs_text.encode(),
                 f"{run_dir}/{SCRIPT_FILE}": script.encode(),
             }
         )

@@ -9,6 +9,7 @@ script). No exit-code file is written: ``scontrol show job`` reports ``ExitCode`
 from __future__ import annotations
 
 import math
+import posixpath
 import re
 import shlex
 from collections.abc import Mapping
@@ -38,20 +39,16 @@ def gres(options: Mapping[str, object]) -> str | None:
     return f"gpu:{kind}:{count}" if kind else f"gpu:{count}"
 
 
-def command_argv(spec: RunSpec, python: str) -> list[str]:
-    """The command to exec; a bare ``python`` means the interpreter given for the cluster."""
-    argv = [str(part) for part in spec.command]
-    if not argv:
-        raise SubmitRejected(f"run {spec.name}: empty command")
-    if argv[0] == "python":
-        argv[0] = python
-    return argv
+def cluster_paths(spec: RunSpec, *, results_dir: str, run_dir: str) -> contract.RunPaths:
+    """The contract's paths as the cluster's nodes see them."""
+    return contract.run_paths(
+        results_dir, run_dir, contract.parent_results_dir(spec), spec.spec_format
+    )
 
 
 def workload_env(spec: RunSpec, *, results_dir: str, run_dir: str) -> dict[str, str]:
     """The contract as the cluster's nodes see it (``backends.contract``)."""
-    paths = contract.run_paths(results_dir, run_dir, contract.parent_results_dir(spec))
-    return contract.environment(spec, paths)
+    return contract.environment(spec, cluster_paths(spec, results_dir=results_dir, run_dir=run_dir))
 
 
 def render_sbatch(
@@ -89,8 +86,14 @@ def render_sbatch(
     ]
     lines = ["#!/bin/bash", *_directives(spec.name, directives)]
     lines.append(f"# jobyard run {spec.name}: generated, do not edit")
-    lines += _exports(spec.name, workload_env(spec, results_dir=results_dir, run_dir=run_dir))
-    lines.append(f"exec {shlex.join(command_argv(spec, python))}")
+    paths = cluster_paths(spec, results_dir=results_dir, run_dir=run_dir)
+    lines += _exports(spec.name, contract.environment(spec, paths))
+    link = contract.status_link(spec, paths, python)
+    if link is not None:  # a tao workload's own status file: this run's, from its start
+        where, target = link
+        lines.append(f"mkdir -p {shlex.quote(posixpath.dirname(where))}")
+        lines.append(f"ln -sfn {shlex.quote(target)} {shlex.quote(where)}")
+    lines.append(f"exec {shlex.join(contract.argv(spec, paths, python))}")
     return "\n".join(lines) + "\n"
 
 
