@@ -10,7 +10,8 @@ COPY schemas schemas
 COPY store store
 COPY workloads workloads
 COPY jobyard jobyard
-RUN pip install --no-cache-dir . && rm -rf /app/*
+# the images extra: the reference workload's convert/validate read folders of images
+RUN pip install --no-cache-dir ".[images]" && rm -rf /app/*
 ENV JOBYARD_HOST=0.0.0.0 JOBYARD_DATA_DIR=/data
 VOLUME /data
 EXPOSE 8000

@@ -8,6 +8,6 @@ for "paused, resume me later".
 
 from __future__ import annotations
 
-from jobyard.workloads.specs import ACTIONS
+from jobyard.workloads.specs import ACTIONS, DATASET_ACTIONS, EXPERIMENT_ACTIONS
 
-__all__ = ["ACTIONS"]
+__all__ = ["ACTIONS", "DATASET_ACTIONS", "EXPERIMENT_ACTIONS"]

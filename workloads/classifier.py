@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from jobyard.workloads import data, results, specs
+from jobyard.workloads import data, datasets, results, specs
 from jobyard.workloads.context import (
     ENV_STATUS_FILE,
     EXIT_BAD_SPEC,
@@ -36,6 +36,7 @@ from jobyard.workloads.context import (
     context_from_env,
 )
 from jobyard.workloads.model import MLP, FloatArray, cross_entropy
+from jobyard.workloads.problems import DatasetError
 from jobyard.workloads.status import StatusWriter
 from jobyard.workloads.trainer import Trainer
 
@@ -52,7 +53,7 @@ def run_train(ctx: Context, spec: dict[str, Any]) -> int:
 
 
 def _load_parent(ctx: Context) -> tuple[MLP, dict[str, Any], Path]:
-    path = results.parent_model(ctx.parent_results_dir)
+    path = results.parent_model(ctx.parent_results_dir, ctx.parent_checkpoint)
     model, meta = MLP.load(path)
     if model.n_features != data.N_FEATURES or model.n_classes != len(data.CLASSES):
         raise ValueError(
@@ -227,6 +228,8 @@ ACTION_RUNNERS: dict[str, Callable[[Context, dict[str, Any]], int]] = {
     "evaluate": run_evaluate,
     "export": run_export,
     "inference": run_inference,
+    "convert": datasets.run_convert,
+    "validate": datasets.run_validate,
 }
 
 
@@ -265,18 +268,32 @@ def _run(env: Mapping[str, str], status: StatusWriter, stop: StopFlag) -> int:
             print(f"spec error: {line}", file=sys.stderr, flush=True)
         status.status("FAILURE", str(exc), errors=exc.errors)
         return EXIT_BAD_SPEC
+    return _run_action(ctx, spec)
+
+
+def _run_action(ctx: Context, spec: dict[str, Any]) -> int:
+    """Run the action; every way it ends reaches the status file and the exit code."""
     try:
         return ACTION_RUNNERS[ctx.action](ctx, spec)
+    except UsageError as exc:  # e.g. a dataset action without a dataset
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        ctx.status.status("FAILURE", str(exc))
+        return EXIT_BAD_SPEC
+    except DatasetError as exc:
+        for line in [str(exc), *exc.errors]:
+            print(f"dataset error: {line}", file=sys.stderr, flush=True)
+        ctx.status.status("FAILURE", str(exc), errors=exc.errors)
+        return EXIT_FAILURE
     except Paused:
         message = f"{ctx.action} paused by SIGTERM; it restarts from scratch when resumed"
         ctx.log(message)
-        status.status("PAUSED", message)
+        ctx.status.status("PAUSED", message)
         return EXIT_PAUSED
     except Exception as exc:  # every failure must reach the status file
         traceback.print_exc()
         message = f"{ctx.action} failed: {type(exc).__name__}: {exc}"
         print(message, file=sys.stderr, flush=True)
-        status.status("FAILURE", message)
+        ctx.status.status("FAILURE", message)
         return EXIT_FAILURE
 
 

@@ -8,6 +8,7 @@ instead of dying halfway through writing a checkpoint.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ ENV_SPECS_FILE = "JY_SPECS_FILE"
 ENV_RESULTS_DIR = "JY_RESULTS_DIR"
 ENV_STATUS_FILE = "JY_STATUS_FILE"
 ENV_PARENT_RESULTS_DIR = "JY_PARENT_RESULTS_DIR"
+ENV_PARENT_CHECKPOINT = "JY_PARENT_CHECKPOINT"
+ENV_TRAIN_DATASET_DIRS = "JY_TRAIN_DATASET_DIRS"
 
 
 class UsageError(Exception):
@@ -77,6 +80,9 @@ class Context:
     parent_results_dir: Path | None
     status: StatusWriter
     stop: StopFlag
+    # the checkpoint jobyard chose from the parent's files (checkpoint_choose_method)
+    parent_checkpoint: Path | None = None
+    train_dataset_dirs: tuple[Path, ...] = ()
 
     def check_stop(self) -> None:
         """Raise ``Paused`` if SIGTERM arrived; called by actions between units of work."""
@@ -95,8 +101,18 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _parent_checkpoint(env: Mapping[str, str]) -> Path | None:
+    value = env.get(ENV_PARENT_CHECKPOINT, "")
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_absolute():
+        raise UsageError(f"{ENV_PARENT_CHECKPOINT}={value!r} is not an absolute path")
+    return path
+
+
 def context_from_env(env: Mapping[str, str], status: StatusWriter, stop: StopFlag) -> Context:
-    """Read the ``JY_*`` variables (all but ``JY_PARENT_RESULTS_DIR`` are required).
+    """Read the ``JY_*`` variables (the parent's and the datasets' are optional).
 
     Creates the results directory, which all runs of a job share.
     """
@@ -115,6 +131,7 @@ def context_from_env(env: Mapping[str, str], status: StatusWriter, stop: StopFla
     results_dir = Path(_required(env, ENV_RESULTS_DIR))
     results_dir.mkdir(parents=True, exist_ok=True)
     parent = env.get(ENV_PARENT_RESULTS_DIR, "")
+    datasets = env.get(ENV_TRAIN_DATASET_DIRS, "").split(os.pathsep)
     return Context(
         job_id=job_id,
         run=run,
@@ -124,4 +141,6 @@ def context_from_env(env: Mapping[str, str], status: StatusWriter, stop: StopFla
         parent_results_dir=Path(parent) if parent else None,
         status=status,
         stop=stop,
+        parent_checkpoint=_parent_checkpoint(env),
+        train_dataset_dirs=tuple(Path(d) for d in datasets if d),
     )

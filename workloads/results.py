@@ -51,11 +51,19 @@ def prune_epoch_checkpoints(results_dir: Path, keep: str) -> list[str]:
     return removed
 
 
-def parent_model(parent_results_dir: Path | None) -> Path:
-    """The model a follow-up action uses: the parent's best, else its latest checkpoint.
+def parent_model(parent_results_dir: Path | None, chosen: Path | None = None) -> Path:
+    """The model a follow-up action uses: ``chosen`` (``JY_PARENT_CHECKPOINT``) when jobyard
+    picked one, else the parent's best, else its latest checkpoint.
 
     Raises ``FileNotFoundError`` with a message that says what was looked for and where.
     """
+    if chosen is not None:
+        if not chosen.is_file():
+            raise FileNotFoundError(
+                f"JY_PARENT_CHECKPOINT={chosen}: no such file (the parent checkpoint jobyard "
+                "chose is missing)"
+            )
+        return chosen
     if parent_results_dir is None:
         raise FileNotFoundError(
             "JY_PARENT_RESULTS_DIR is not set: this action needs a parent train job's results"
@@ -72,11 +80,16 @@ def parent_model(parent_results_dir: Path | None) -> Path:
 
 def write_text(path: Path, text: str) -> None:
     """Write a file atomically (temp file + rename) so readers never see half of it."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: Path, content: bytes) -> None:
+    """``write_text`` for bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with open(tmp, "wb") as fh:
+            fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -13,8 +13,14 @@ import copy
 import math
 from typing import Any
 
-ACTIONS = ("train", "evaluate", "export", "inference")
+# Experiment actions train and use a model; dataset actions read a dataset (the job's first
+# training dataset directory) and, for convert, write a new one.
+EXPERIMENT_ACTIONS = ("train", "evaluate", "export", "inference")
+DATASET_ACTIONS = ("convert", "validate")
+ACTIONS = EXPERIMENT_ACTIONS + DATASET_ACTIONS
 EXPORT_FORMATS = ("json", "npz")
+CONVERT_FORMATS = ("auto", "image_folder", "csv")
+VALIDATE_FORMATS = ("auto", "training", "image_folder", "csv")
 
 Schema = dict[str, Any]
 
@@ -49,6 +55,20 @@ def _object(properties: dict[str, Schema], description: str = "") -> Schema:
     if description:
         schema["description"] = description
     return schema
+
+
+def _enum(values: list[Any], default: Any, description: str) -> Schema:
+    names = sorted({"boolean" if isinstance(v, bool) else "string" for v in values})
+    return {
+        "type": names[0] if len(names) == 1 else names,
+        "enum": values,
+        "default": default,
+        "description": description,
+    }
+
+
+def _boolean(default: bool, description: str) -> Schema:
+    return {"type": "boolean", "default": default, "description": description}
 
 
 _VAL_SPLIT = _number(0.2, 0.05, 0.5, "Fraction of each class held out for validation.")
@@ -125,6 +145,56 @@ _SCHEMAS: dict[str, Schema] = {
             )
         },
         "Predict validation samples with the parent train job's model.",
+    ),
+    "convert": _object(
+        {
+            "convert": _object(
+                {
+                    "input_format": _enum(
+                        list(CONVERT_FORMATS),
+                        "auto",
+                        "image_folder: one sub-folder of images per class, named 0..9; csv: 64 "
+                        "pixel columns and a label column, header optional, pixels 0..16 or "
+                        "0..255; auto: csv if the dataset holds a CSV file, else image_folder.",
+                    ),
+                    "invert": _enum(
+                        ["auto", True, False],
+                        "auto",
+                        "The training data has light digits on a dark background. true: invert "
+                        "every image (dark digits on light paper); auto: invert the images whose "
+                        "border is light.",
+                    ),
+                    "shuffle": _boolean(False, "Shuffle the rows (else: class by class)."),
+                    "seed": _integer(42, 0, 2**32 - 1, "Seeds the shuffle."),
+                    "image_size": {
+                        "type": "integer",
+                        "enum": [8],
+                        "default": 8,
+                        "description": "Side of the output images in pixels: the MLP reads 8x8.",
+                    },
+                }
+            )
+        },
+        "Convert a folder of images or a CSV file into the training format (digits.csv.gz).",
+    ),
+    "validate": _object(
+        {
+            "validate": _object(
+                {
+                    "input_format": _enum(
+                        list(VALIDATE_FORMATS),
+                        "auto",
+                        "training: digits.csv.gz or digits.csv as train reads it (no header, "
+                        "integer pixels 0..16); image_folder and csv: as convert reads them; "
+                        "auto: training if digits.csv.gz or digits.csv exists, else as convert.",
+                    ),
+                    "allow_duplicates": _boolean(
+                        False, "Report duplicate rows without counting them as a problem."
+                    ),
+                }
+            )
+        },
+        "Check a dataset: row and per-class counts, malformed rows, empty classes, duplicates.",
     ),
 }
 

@@ -14,8 +14,10 @@ def test_defaults_validate(action):
     assert specs.validate(action, specs.default_spec(action)) == []
 
 
-def test_actions_are_the_four_tao_actions():
-    assert specs.ACTIONS == ("train", "evaluate", "export", "inference")
+def test_actions_are_the_four_tao_experiment_actions_and_two_dataset_actions():
+    assert specs.EXPERIMENT_ACTIONS == ("train", "evaluate", "export", "inference")
+    assert specs.DATASET_ACTIONS == ("convert", "validate")
+    assert specs.ACTIONS == specs.EXPERIMENT_ACTIONS + specs.DATASET_ACTIONS
 
 
 def test_train_default_has_the_documented_shape():
@@ -36,6 +38,27 @@ def test_train_default_has_the_documented_shape():
         "dataset": {"val_split": 0.2},
     }
     assert specs.default_spec("export") == {"export": {"format": "json"}}
+
+
+def test_dataset_action_defaults_have_the_documented_shape():
+    assert specs.default_spec("convert") == {
+        "convert": {
+            "input_format": "auto",
+            "invert": "auto",
+            "shuffle": False,
+            "seed": 42,
+            "image_size": 8,
+        }
+    }
+    assert specs.default_spec("validate") == {
+        "validate": {"input_format": "auto", "allow_duplicates": False}
+    }
+    inverted = specs.default_spec("convert")
+    inverted["convert"]["invert"] = True
+    assert specs.validate("convert", inverted) == []
+    inverted["convert"].update(invert="yes", image_size=16)
+    errors = specs.validate("convert", inverted)
+    assert [e.split(":")[0] for e in errors] == ["convert.invert", "convert.image_size"]
 
 
 def test_jq_style_edit_validates():
