@@ -155,11 +155,14 @@ class SpecSchema(MethodView):
         """Default specs and their JSON schema for an action"""
         catalog = services().store.catalog
         base_id = args.get("base_experiment_id")
+        kind = args.get("kind") or "experiment"
         query = {
             "org": org_name,
-            "kind": args.get("kind") or "experiment",
+            "kind": kind,
             "base_experiment_ids": [base_id] if base_id else [],
-            "network_arch": args.get("network_arch") or ("" if base_id else "classification_pyt"),
+            # TAO's default network when a script names none (seed 000 always names one)
+            "network_arch": args.get("network_arch")
+            or ("classification_pyt" if kind == "experiment" and not base_id else ""),
         }
         try:
             experiment = catalog.for_job(query)

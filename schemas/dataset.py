@@ -245,6 +245,13 @@ class DatasetSchema(ma.Schema):
     base_experiment = fields.List(fields.String())
     skip_validation = fields.Boolean(allow_none=True)
     authorized_party_nca_id = fields.String(allow_none=True)
+    source_job = fields.Dict(
+        allow_none=True,
+        metadata={"description": "The dataset job whose results this version is (job_id, path)"},
+    )
+    derived_from = fields.String(
+        allow_none=True, metadata={"description": "The dataset this version was made from"}
+    )
 
 
 class DatasetListArgsSchema(ListArgsSchema):

@@ -89,10 +89,13 @@ def readme_block(name: str) -> str:
     return match.group(1)
 
 
-def run_bash(script: str, env: dict[str, str], timeout: float = 120) -> str:
+def run_bash(
+    script: str, env: dict[str, str], timeout: float = 120, cwd: Path | None = None
+) -> str:
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         env=env,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,22 @@ def test_up_refuses_a_second_instance_on_the_same_data_dir(jobyard_up):
     )
     assert second.returncode == 1
     assert "already running" in second.stderr
+
+
+def test_readme_own_code_section_runs_as_written(jobyard_up, tmp_path):
+    env = jobyard_up.env()
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # jobyard itself
+    script = readme_block("walkthrough") + readme_block("own-code")
+    out = run_bash(script, env, timeout=180, cwd=tmp_path)
+    assert "my_net: Done" in out, out
+    lines = out.splitlines()
+    assert any(line.startswith("added: my_net/my_first_net id ") for line in lines), out
+    assert [line for line in lines if line.startswith("Epoch ")] == [
+        "Epoch 1/4 - loss: 0.7",
+        "Epoch 2/4 - loss: 0.49",
+        "Epoch 3/4 - loss: 0.343",
+        "Epoch 4/4 - loss: 0.2401",
+    ]
+    assert lines[-1] == json.dumps(
+        [f"model_epoch_{e:03d}.pt" for e in range(1, 5)], separators=(",", ":")
+    )
