@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,22 @@ class Parsed:
     consumed: int  # bytes consumed
 
 
+LineParser = Callable[[bytes, int], dict[str, Any]]  # (raw line, line number) -> event
+
+
+def parse_lines(protocol: str, data: bytes, first_line: int) -> Parsed:
+    """Events from the status file of a workload that speaks ``protocol`` (the catalog
+    entry's ``status_protocol``): ``jobyard`` or ``tao``."""
+    if protocol == "jobyard":
+        return parse_status_lines(data, first_line)
+    if protocol == "tao":
+        # imported here: tao_status builds on this module's Parsed and split_lines
+        from jobyard.schemas.tao_status import parse_tao_lines
+
+        return parse_tao_lines(data, first_line)
+    raise ValueError(f"unknown status protocol {protocol!r} (expected jobyard or tao)")
+
+
 def parse_status_lines(data: bytes, first_line: int) -> Parsed:
     """Events from whole JSON lines; a trailing partial line is left for later.
 
@@ -27,15 +43,24 @@ def parse_status_lines(data: bytes, first_line: int) -> Parsed:
     event without its own ``seq`` gets its line number: re-reading the same
     bytes always yields the same (run, seq) keys.
     """
+    return split_lines(data, first_line, _parse_line)
+
+
+def split_lines(data: bytes, first_line: int, parse_line: LineParser) -> Parsed:
+    """``parse_line`` applied to each whole line of ``data``, numbered from
+    ``first_line + 1``; a trailing partial line is left unconsumed."""
     end = data.rfind(b"\n") + 1
     if end == 0:
         return Parsed([], 0, 0)
-    events = []
     lines = data[:end].split(b"\n")[:-1]
-    for index, raw in enumerate(lines):
-        line_no = first_line + index + 1
-        events.append(_parse_line(raw, line_no))
+    events = [parse_line(raw, first_line + index + 1) for index, raw in enumerate(lines)]
     return Parsed(events, len(lines), end)
+
+
+def invalid_line(raw: bytes, line_no: int) -> dict[str, Any]:
+    """The event kept for a line that is not a JSON object, so it stays visible."""
+    text = raw.decode("utf-8", "replace")[:200]
+    return {"seq": line_no, "type": "invalid", "message": f"unparseable status line: {text}"}
 
 
 def _parse_line(raw: bytes, line_no: int) -> dict[str, Any]:
@@ -44,8 +69,7 @@ def _parse_line(raw: bytes, line_no: int) -> dict[str, Any]:
     except ValueError:
         value = None
     if not isinstance(value, dict):
-        text = raw.decode("utf-8", "replace")[:200]
-        return {"seq": line_no, "type": "invalid", "message": f"unparseable status line: {text}"}
+        return invalid_line(raw, line_no)
     seq = value.get("seq")
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
         value["seq"] = line_no
@@ -77,43 +101,76 @@ class Summary:
 
 
 def summarize(events: Iterable[Mapping[str, Any]]) -> Summary:
+    """Fold status events into ``job_details``: progress and ``kpi``/``categorical``/``stats``
+    from the newest event carrying them (TAO repeats its whole kpi and categorical on every
+    line once set), ``graphical`` points per epoch, ``detailed_status`` from the newest."""
     out = Summary()
     last: Mapping[str, Any] | None = None
+    message = ""
     for event in events:
         if event.get("type") not in ("status", None):
             continue
         last = event
-        epoch = event.get("epoch")
-        for key in ("epoch", "max_epoch"):
-            if isinstance(event.get(key), int):
-                out.details[key] = event[key]
-        if isinstance(epoch, int):
-            out.details["cur_epoch"] = epoch
-        for key in ("time_per_epoch", "eta"):
-            if key in event and _clock(event[key]) is not None:
-                out.details[key] = _clock(event[key])
-        if isinstance(event.get("kpi"), Mapping):
-            out.details["kpi"] = [
-                {"metric": k, "value": v} for k, v in event["kpi"].items() if _number(v)
-            ]
-        if isinstance(event.get("checkpoint"), str):
-            out.details["checkpoint"] = event["checkpoint"]
-        graphical = event.get("graphical")
-        if isinstance(graphical, Mapping) and isinstance(epoch, int):
-            for metric, value in graphical.items():
-                if _number(value):
-                    name = str(metric).replace(".", "_").lstrip("$")  # a safe field name
-                    out.series.setdefault(name, []).append([epoch, float(value)])
-    if last is not None:  # only the newest event is shown: format its time once per batch
+        if isinstance(event.get("message"), str):
+            message = event["message"]  # a TAO line without one keeps the previous
+        _progress(event, out)
+        _results(event, out)
+    if last is not None:
+        out.details["detailed_status"] = _detailed_status(last, message)
+    return out
+
+
+def _progress(event: Mapping[str, Any], out: Summary) -> None:
+    epoch = event.get("epoch")
+    for key in ("epoch", "max_epoch"):
+        if isinstance(event.get(key), int):
+            out.details[key] = event[key]
+    if isinstance(epoch, int):
+        out.details["cur_epoch"] = epoch
+    for key in ("time_per_epoch", "eta"):
+        if key in event and _clock(event[key]) is not None:
+            out.details[key] = _clock(event[key])
+    if isinstance(event.get("checkpoint"), str):
+        out.details["checkpoint"] = event["checkpoint"]
+    graphical = event.get("graphical")
+    if isinstance(graphical, Mapping) and isinstance(epoch, int):
+        for metric, value in graphical.items():
+            if _number(value):
+                name = str(metric).replace(".", "_").lstrip("$")  # a safe field name
+                out.series.setdefault(name, []).append([epoch, float(value)])
+
+
+def _results(event: Mapping[str, Any], out: Summary) -> None:
+    """Seed 002's kpi ({metric, value: number}), categorical ({metric,
+    category_wise_values: [{category, value}]}) and stats ({metric, value: string})."""
+    kpi, categorical, stats = event.get("kpi"), event.get("categorical"), event.get("stats")
+    if isinstance(kpi, Mapping):
+        out.details["kpi"] = [{"metric": k, "value": v} for k, v in kpi.items() if _number(v)]
+    if isinstance(categorical, Mapping):
+        out.details["categorical"] = [
+            {
+                "metric": metric,
+                "category_wise_values": [
+                    {"category": str(c), "value": v} for c, v in values.items() if _number(v)
+                ],
+            }
+            for metric, values in categorical.items()
+            if isinstance(values, Mapping)
+        ]
+    if isinstance(stats, Mapping):
+        out.details["stats"] = [{"metric": k, "value": str(v)} for k, v in stats.items()]
+
+
+def _detailed_status(last: Mapping[str, Any], message: str) -> dict[str, str]:
+    """Only the newest event is shown: its time formatted once per batch, or the
+    workload's own date and time strings when it wrote them (TAO does)."""
+    date, clock = last.get("date"), last.get("time")
+    if not (isinstance(date, str) and isinstance(clock, str)):
         ts = last.get("ts")
         stamp = time.gmtime(float(ts) if isinstance(ts, int | float) else time.time())
-        out.details["detailed_status"] = {
-            "date": time.strftime("%m/%d/%Y", stamp),
-            "time": time.strftime("%H:%M:%S", stamp),
-            "message": str(last.get("message", "")),
-            "status": str(last.get("status") or ""),
-        }
-    return out
+        date, clock = time.strftime("%m/%d/%Y", stamp), time.strftime("%H:%M:%S", stamp)
+    status = str(last.get("status") or "")
+    return {"date": date, "time": clock, "message": message, "status": status}
 
 
 def graphical(series: Mapping[str, Mapping[str, list[float]]]) -> list[dict[str, Any]]:
