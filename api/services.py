@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app, g
 
+from jobyard.api import accelerators
+from jobyard.api.cache import TtlCache
 from jobyard.api.throttle import LoginThrottle
 from jobyard.api.tokens import Principal, Tokens
 from jobyard.backends.factory import Resources
@@ -27,6 +29,8 @@ class Services:
     celery: Any
     resources: Resources
     login_throttle: LoginThrottle
+    # answers of jobs:gpu_types, kept per process (tests put in one with their own clock)
+    accelerator_cache: TtlCache = field(default_factory=accelerators.new_cache)
 
 
 def services(app: Flask | None = None) -> Services:

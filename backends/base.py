@@ -132,6 +132,28 @@ class ResultFile:
     modified: float  # epoch seconds
 
 
+# Accelerator names that are not a GPU type: a place with no GPUs, and GPUs whose type the
+# backend does not tell (an untyped ``gpu:4`` gres, a node without the product label).
+CPU = "cpu"
+UNTYPED_GPU = "gpu"
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """One kind of accelerator in one place a backend runs jobs.
+
+    ``name`` is what a job names in ``backend_details.gpu_type`` (``a100``, ``h100-sxm``),
+    or ``cpu`` / ``gpu``; ``count`` is how many one run can get there, that is one node's
+    worth (runs are single-node); ``where`` is the node, partition or node group, and
+    ``nodes`` how many nodes there have them.
+    """
+
+    name: str
+    count: int
+    where: str
+    nodes: int = 1
+
+
 class Backend(ABC):
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
@@ -194,3 +216,9 @@ class Backend(ABC):
         ``path`` is relative to the results directory; one that escapes it is refused.
         """
         raise UnsupportedOperation(f"backend {self.name} cannot read results")
+
+    def accelerators(self) -> list[Accelerator]:
+        """What runs can get here now: one entry per place and kind of accelerator, ``cpu``
+        for places without any. One call to the backend's API or login node (Lepton: one
+        per node group); the API caches the answer."""
+        raise UnsupportedOperation(f"backend {self.name} cannot list its accelerators")

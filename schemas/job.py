@@ -515,3 +515,26 @@ class JobIdsSchema(StrictSchema):
     job_ids = fields.List(
         fields.String(validate=ID), required=True, validate=validate.Length(1, 1000)
     )
+
+
+class AcceleratorSchema(ma.Schema):
+    name = fields.String(
+        metadata={
+            "description": "what backend_details.gpu_type names (a100, h100-sxm); cpu where "
+            "there is no GPU, gpu where the backend does not tell the type"
+        }
+    )
+    count = fields.Integer(metadata={"description": "how many one run can get there"})
+    where = fields.String(metadata={"description": "the node, partition or node group"})
+    nodes = fields.Integer(metadata={"description": "how many nodes there have them"})
+
+
+class BackendAcceleratorsSchema(ma.Schema):
+    backend = fields.String(metadata={"description": "the backend target: process, slurm:<id>"})
+    accelerators = fields.List(fields.Nested(AcceleratorSchema))
+    error = fields.String(metadata={"description": "why this backend could not be asked"})
+
+
+class GpuTypesSchema(ma.Schema):
+    gpu_types = fields.List(fields.String())
+    backends = fields.List(fields.Nested(BackendAcceleratorsSchema))

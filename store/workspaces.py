@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,6 +215,13 @@ class Workspaces:
         if doc is None:
             raise NotFound("workspace", workspace_id)
         return self._to_model(doc)
+
+    def of_types(self, org: str, cloud_types: Iterable[str]) -> list[tuple[str, str]]:
+        """(cloud type, id) of the org's workspaces of these cloud types, oldest first."""
+        query = {"org": org, "cloud_type": {"$in": sorted(set(cloud_types))}}
+        fields = {"_id": 1, "cloud_type": 1}
+        cursor = self._coll.find(query, fields).sort([("created_on", 1), ("_id", 1)])
+        return [(str(doc["cloud_type"]), str(doc["_id"])) for doc in cursor]
 
     def list(
         self,

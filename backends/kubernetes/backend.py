@@ -21,6 +21,7 @@ from typing import IO, Any, ClassVar
 from kubernetes.client.exceptions import ApiException
 
 from jobyard.backends.base import (
+    Accelerator,
     Backend,
     Capability,
     Handle,
@@ -31,7 +32,7 @@ from jobyard.backends.base import (
     RunStatus,
 )
 from jobyard.backends.errors import BackendUnavailable, SubmitRejected
-from jobyard.backends.kubernetes import client, config, manifest, parse
+from jobyard.backends.kubernetes import client, config, manifest, nodes, parse
 from jobyard.backends.kubernetes.client import Api
 from jobyard.backends.kubernetes.config import KubeConfig
 from jobyard.backends.output import output_chunk, read_chunk
@@ -248,6 +249,16 @@ class KubernetesBackend(Backend):
         except ApiException as e:
             if e.status != 404:
                 raise
+
+    # -- accelerators ----------------------------------------------------------------
+
+    def accelerators(self) -> list[Accelerator]:
+        """One list of the nodes this deployment's pods may land on: those that match
+        ``JOBYARD_KUBERNETES_NODE_SELECTOR``."""
+        selector = ",".join(f"{k}={v}" for k, v in sorted(self.kube.node_selector.items()))
+        with client.wrapped("list nodes"):
+            found = self.api.list_nodes(selector)
+        return nodes.node_accelerators(found, self.kube.gpu_resource)
 
     # -- results ---------------------------------------------------------------------
 

@@ -153,6 +153,15 @@ class Api:
         )
         return list(_json(raw).get("items") or [])
 
+    def list_nodes(self, selector: str) -> list[dict[str, Any]]:
+        """Nodes are cluster-wide: this needs ``list`` on ``nodes`` (a ClusterRole)."""
+        raw = self.core.list_node(
+            label_selector=selector or None,
+            _preload_content=False,
+            _request_timeout=self.timeout,
+        )
+        return list(_json(raw).get("items") or [])
+
     def pod_log(self, pod: str, limit_bytes: int) -> bytes:
         """The first ``limit_bytes`` of the pod's log: the API has no byte offset, but
         ``limitBytes`` counts from the start, so the caller cuts at its own offset."""

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from typing import IO, Any, ClassVar
 
 from jobyard.backends.base import (
+    Accelerator,
     Backend,
     Capability,
     Handle,
@@ -24,7 +25,7 @@ from jobyard.backends.base import (
     RunStatus,
 )
 from jobyard.backends.errors import BackendError, UnsupportedOperation
-from jobyard.backends.lepton import state, stream
+from jobyard.backends.lepton import shapes, state, stream
 from jobyard.backends.lepton.client import LeptonClient
 from jobyard.backends.lepton.config import LeptonConfig
 from jobyard.backends.lepton.render import LABEL_MANAGED, MANAGED_BY, render_job_body, run_paths
@@ -195,6 +196,20 @@ class LeptonBackend(Backend):
         self._replica.pop(job_id, None)
         self._seen.pop(job_id, None)
         self._final_logs.pop(job_id, None)
+
+    # -- accelerators ----------------------------------------------------------------
+
+    def accelerators(self) -> list[Accelerator]:
+        """The node groups, then each one's job shapes: only the workspace's
+        ``lepton_node_group`` when it names one."""
+        groups = self.client.node_groups()
+        if self.config.node_group:
+            groups = [g for g in groups if self.config.node_group in shapes.group_names(g)]
+        found: list[Accelerator] = []
+        for group in groups:
+            offered = self.client.shapes(shapes.group_id(group), shapes.PURPOSE)
+            found.extend(shapes.group_accelerators(group, offered))
+        return found
 
     # -- results ---------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """A small client for the Lepton job REST API, over the standard library.
 
 Why not the ``leptonai`` SDK: it pulls in Ray and pins httpx (hundreds of megabytes), and
-jobyard needs eight calls. The SDK is used in the tests instead, as a check that the test
+jobyard needs ten calls. The SDK is used in the tests instead, as a check that the test
 double answers the way the real API does.
 
 Every call has a timeout. Failures become ``jobyard.backends.errors``: a rejected token is
@@ -116,6 +116,20 @@ class LeptonClient:
         except (urllib.error.URLError, OSError) as e:
             raise BackendUnavailable(f"Lepton API unreachable at {self.api_url}: {e}") from e
 
+    # -- node groups -----------------------------------------------------------------
+
+    def node_groups(self) -> list[dict[str, Any]]:
+        """The workspace's dedicated node groups."""
+        _, doc = self._json("GET", "/dedicated-node-groups")
+        return _objects(doc)
+
+    def shapes(self, node_group: str, purpose: str) -> list[dict[str, Any]]:
+        """The resource shapes of one node group (by id) that ``purpose`` (``job``,
+        ``pod``, ``deployment``) may use."""
+        params = {"node_groups": node_group, "purpose": purpose}
+        _, doc = self._json("GET", "/shapes", params=params)
+        return _objects(doc)
+
     # -- HTTP ------------------------------------------------------------------------
 
     def _request(
@@ -179,6 +193,12 @@ def _object(doc: Any) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise BackendUnavailable(f"Lepton API returned {type(doc).__name__}, not an object")
     return doc
+
+
+def _objects(doc: Any) -> list[dict[str, Any]]:
+    if not isinstance(doc, list):
+        raise BackendUnavailable(f"Lepton API returned {type(doc).__name__}, not a list")
+    return [_object(item) for item in doc]
 
 
 def _error_text(e: urllib.error.HTTPError) -> str:

@@ -23,7 +23,9 @@ from typing import IO, Any, ClassVar
 
 from jobyard.backends import contract
 from jobyard.backends.base import (
+    CPU,
     EXIT_PAUSED,
+    Accelerator,
     Backend,
     Capability,
     Handle,
@@ -176,6 +178,10 @@ class ProcessBackend(Backend):
     def staging_dir(self, spec: RunSpec) -> str | None:
         """Per job, not per run: a resumed run reuses what the first one staged."""
         return str(layout.job_dir(self.root, spec.job_id) / "datasets")
+
+    def accelerators(self) -> list[Accelerator]:
+        """Runs are processes on the worker's machine; this backend hands out no GPUs."""
+        return [Accelerator(CPU, 0, "local")]
 
     # -- results ---------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from typing import IO, Any, ClassVar, Protocol
 
 from jobyard.backends import contract
 from jobyard.backends.base import (
+    Accelerator,
     Backend,
     Capability,
     Handle,
@@ -245,6 +246,12 @@ class SlurmBackend(Backend):
     def cleanup(self, handle: Handle) -> None:
         """Nothing to release: SLURM frees the allocation itself, and the run's files stay
         on the cluster as the job's record."""
+
+    # -- accelerators ----------------------------------------------------------------
+
+    def accelerators(self) -> list[Accelerator]:
+        """One ``sinfo`` on the login node: each partition's GPUs per node, from its gres."""
+        return parse.parse_sinfo(self._check(parse.SINFO_COMMAND, "sinfo"))
 
     # -- results ---------------------------------------------------------------------
 

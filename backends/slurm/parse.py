@@ -9,6 +9,8 @@ Pure functions, so each format quirk is pinned by a golden test. The commands th
 * ``scontrol show job -o ID`` once per id inside one shell command (``scontrol_command``):
   SLURM 22.05 accepts one id per call, and without slurmdbd ``sacct`` does not work, so this
   is where the exit code of a finished job comes from.
+* ``sinfo -h -o '%P|%G|%D'`` (``SINFO_COMMAND``): one line per partition and kind of node,
+  with the nodes' generic resources and how many nodes have them (``parse_sinfo``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import shlex
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from jobyard.backends.base import EXIT_PAUSED, RunState, RunStatus
+from jobyard.backends.base import CPU, EXIT_PAUSED, UNTYPED_GPU, Accelerator, RunState, RunStatus
 
 SQUEUE_FORMAT = "%i|%j|%T|%r"
 
@@ -265,3 +267,56 @@ _UNAVAILABLE = (
 
 def is_transient_error(stderr: str) -> bool:
     return any(marker.lower() in stderr.lower() for marker in _UNAVAILABLE)
+
+
+# -- accelerators ------------------------------------------------------------------------
+
+SINFO_COMMAND = "sinfo -h -o '%P|%G|%D'"
+# Commas inside a gres item's parentheses (its socket list, ``(S:0,2)``) do not split items.
+_GRES_ITEMS = re.compile(r",(?![^(]*\))")
+_GRES_COUNT = re.compile(r"(\d+)([KMGTP]?)")
+_UNITS = "KMGTP"
+
+
+def parse_sinfo(text: str) -> list[Accelerator]:
+    """``gpu|gpu:a100:4(S:0-1)|8`` -> ``Accelerator("a100", 4, "gpu", nodes=8)``.
+
+    ``%G`` lists what each node of the group has, so ``count`` is per node; a group with no
+    GPU gres (``(null)``, ``mps:100``) is ``cpu``. ``*`` marks the default partition.
+    Groups of one partition that come out alike are added up.
+    """
+    nodes: dict[tuple[str, str, int], int] = {}
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 3 or not parts[0] or not parts[2].strip().isdigit():
+            continue
+        partition = parts[0].rstrip("*")
+        gpus = gres_gpus(parts[1]) or {CPU: 0}
+        for name, count in gpus.items():
+            key = (partition, name, count)
+            nodes[key] = nodes.get(key, 0) + int(parts[2])
+    return [Accelerator(name, count, where, n) for (where, name, count), n in sorted(nodes.items())]
+
+
+def gres_gpus(gres: str) -> dict[str, int]:
+    """GPUs per node by type from a gres list: ``gpu:a100:4(S:0-1),gpu:v100:2,mps:200`` ->
+    ``{"a100": 4, "v100": 2}``; an untyped ``gpu:4`` is ``{"gpu": 4}``; ``(null)`` is ``{}``."""
+    found: dict[str, int] = {}
+    for item in _GRES_ITEMS.split(gres.strip()):
+        fields = [f for f in item.split("(", 1)[0].strip().split(":") if f != "no_consume"]
+        if fields[0] != "gpu" or len(fields) < 2:
+            continue
+        count = _gres_count(fields[-1])
+        if count:
+            name = fields[1] if len(fields) > 2 else UNTYPED_GPU
+            found[name] = found.get(name, 0) + count
+    return found
+
+
+def _gres_count(text: str) -> int:
+    """``4`` -> 4; SLURM prints large counts with a suffix (``2K`` = 2048)."""
+    match = _GRES_COUNT.fullmatch(text.strip())
+    if match is None:
+        return 0
+    number, unit = match.groups()
+    return int(number) * 1024 ** (_UNITS.index(unit) + 1) if unit else int(number)

@@ -18,8 +18,12 @@ import pytest
 from jobyard.schemas.settings import Settings
 from tests.contract.targets import OPTIONAL, TARGETS, Target
 from tests.kubernetes.conftest import fake as kubernetes_api  # noqa: F401  (fixtures)
+from tests.kubernetes.conftest import nodes  # noqa: F401  (the double's nodes)
 from tests.lepton.conftest import fake as lepton_api  # noqa: F401
-from tests.lepton.conftest import volume  # noqa: F401  (the shared results volume)
+from tests.lepton.conftest import (
+    node_groups,  # noqa: F401  (the double's node groups)
+    volume,  # noqa: F401  (the shared results volume)
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:

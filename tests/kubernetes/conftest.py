@@ -11,12 +11,18 @@ import pytest
 
 from jobyard.backends.kubernetes.backend import KubernetesBackend
 from jobyard.schemas.settings import Settings
-from tests.kubernetes.fake_k8s import FakeKubernetes
+from tests.kubernetes.fake_k8s import FakeKubernetes, Node
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeKubernetes]:
-    server = FakeKubernetes().start()
+def nodes() -> list[Node] | None:
+    """The double's nodes (None: one CPU node); parametrize ``nodes`` to change them."""
+    return None
+
+
+@pytest.fixture
+def fake(nodes: list[Node] | None) -> Iterator[FakeKubernetes]:
+    server = FakeKubernetes(nodes=nodes).start()
     yield server
     server.stop()
 

@@ -14,32 +14,17 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.kubernetes.fake_nodes import Node, Obj, now
+
 UNPULLABLE_PREFIX = "registry.invalid/"
-GPU = "nvidia.com/gpu"
 TICK = 0.05
-Obj = dict[str, Any]
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def copy(obj: Any) -> Any:
     return json.loads(json.dumps(obj))
-
-
-@dataclass
-class Node:
-    name: str = "fake-node"
-    labels: dict[str, str] = field(
-        default_factory=lambda: {"kubernetes.io/hostname": "fake-node", "kubernetes.io/os": "linux"}
-    )
-    gpus: int = 0
 
 
 class Cluster:
@@ -235,22 +220,27 @@ class Cluster:
         self._bump(pod)
         return pod
 
-    def _unschedulable_because(self, pod: Obj) -> str | None:
+    def _fitting_node(self, pod: Obj) -> tuple[Node | None, str]:
+        """The first node the pod fits, or None and the scheduler's message why not."""
         selector = pod["spec"].get("nodeSelector") or {}
         limits = (pod["spec"]["containers"][0].get("resources") or {}).get("limits") or {}
-        gpus = int(limits.get(GPU, 0))
         why = []
         for node in self.nodes:
-            if any(node.labels.get(k) != v for k, v in selector.items()):
+            allocatable = node.allocatable()
+            extended = [r for r in limits if "/" in r]  # device counts: whole numbers
+            short = [r for r in extended if int(limits[r]) > int(allocatable.get(r, 0))]
+            if node.unschedulable:
+                why.append("node(s) were unschedulable")
+            elif any(node.all_labels.get(k) != v for k, v in selector.items()):
                 why.append("node(s) didn't match Pod's node affinity/selector")
-            elif gpus > node.gpus:
-                why.append(f"Insufficient {GPU}")
+            elif short:
+                why.append(f"Insufficient {short[0]}")
             else:
-                return None
+                return node, ""
         counts = {reason: why.count(reason) for reason in why}
         detail = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
         total = len(self.nodes)
-        return (
+        return None, (
             f"0/{total} nodes are available: {detail}. preemption: 0/{total} nodes are available."
         )
 
@@ -288,7 +278,8 @@ class Cluster:
     def _schedule(self, ns: str, pod: Obj) -> bool:
         """Wait for a node that fits; True if the pod was deleted first."""
         pname = pod["metadata"]["name"]
-        while (why := self._unschedulable_because(pod)) is not None:
+        while (fit := self._fitting_node(pod))[0] is None:
+            why = fit[1]
             pod["status"]["conditions"] = [
                 {
                     "type": "PodScheduled",
@@ -302,7 +293,7 @@ class Cluster:
             self._bump(pod)
             if self._wait_or_deleted(ns, pname, 0.5):
                 return True
-        pod["spec"]["nodeName"] = self.nodes[0].name
+        pod["spec"]["nodeName"] = fit[0].name
         pod["status"]["conditions"] = [
             {
                 "type": "PodScheduled",

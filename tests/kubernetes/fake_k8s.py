@@ -9,8 +9,10 @@ client validates what it reads), and plays the controllers behind them for real
   ``onExitCodes`` rules honoured), ``activeDeadlineSeconds`` enforced (pods get SIGTERM,
   the Job fails with ``DeadlineExceeded``), conditions and messages worded as Kubernetes
   words them;
-- **scheduler**: ``nodes`` with labels and a GPU count; a pod whose node selector or GPU
-  request fits none stays Pending with ``PodScheduled=False`` / ``Unschedulable``;
+- **scheduler**: ``nodes`` with labels, a GPU count and other allocatable resources, maybe
+  cordoned; a pod whose node selector or GPU request fits none stays Pending with
+  ``PodScheduled=False`` / ``Unschedulable``. The nodes are served as kubelets register
+  them (``fake_nodes``; ``GET /api/v1/nodes``, with ``labelSelector``);
 - **kubelet**: images under ``registry.invalid/`` cannot be pulled (``ErrImagePull``, then
   ``ImagePullBackOff``); others are "pulled" (``ContainerCreating`` for ``pull_seconds``)
   and the container's ``command`` runs as a local process group, with only its ``env``
@@ -31,6 +33,7 @@ import re
 import signal
 import subprocess
 import threading
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -42,13 +45,12 @@ from tests.helpers import DoubleHTTPServer
 from tests.kubernetes.fake_cluster import (
     UNPULLABLE_PREFIX,
     Cluster,
-    Node,
-    Obj,
     container_status,
     copy,
     grace_seconds,
     signal_group,
 )
+from tests.kubernetes.fake_nodes import Node, Obj, node_object
 
 __all__ = ["UNPULLABLE_PREFIX", "FakeKubernetes", "Node", "Request"]
 
@@ -121,6 +123,7 @@ DISCOVERY = {
         "platform": "linux/amd64",
     },
 }
+NODES = re.compile(r"/api/v1/nodes(?:/(?P<name>[^/]+))?")
 ROUTE = re.compile(
     r"/(?P<group>api/v1|apis/batch/v1)/namespaces/(?P<ns>[^/]+)/(?P<kind>jobs|pods)"
     r"(?:/(?P<name>[^/]+))?(?:/(?P<sub>status|log))?"
@@ -136,6 +139,7 @@ class FakeKubernetes(Cluster):
     ) -> None:
         self.token = token
         self.nodes = list(nodes) if nodes is not None else [Node()]
+        self.node_uids: dict[str, str] = {}
         self.pull_seconds = pull_seconds
         self.lock = threading.Condition()
         self.resource_version = 0
@@ -218,6 +222,9 @@ class FakeKubernetes(Cluster):
             return _send(h, 401, status_obj(401, "Unauthorized", "Unauthorized"))
         if path in DISCOVERY and method == "GET":
             return _send(h, 200, DISCOVERY[path])
+        nodes = NODES.fullmatch(path)
+        if nodes and method == "GET":
+            return _send(h, *self._nodes(nodes["name"], query.get("labelSelector")))
         route = ROUTE.fullmatch(path)
         if route is None or (route["kind"] == "jobs") != (route["group"] == "apis/batch/v1"):
             message = f"the server could not find the requested resource ({path})"
@@ -276,6 +283,27 @@ class FakeKubernetes(Cluster):
             "apiVersion": api_version,
             "metadata": {"resourceVersion": version},
             "items": items,
+        }
+
+    def _nodes(self, name: str | None, selector: str | None) -> tuple[int, Obj]:
+        with self.lock:
+            version = str(self.resource_version)
+            items = [
+                node_object(node, self.node_uids.setdefault(node.name, str(uuid.uuid4())), version)
+                for node in self.nodes
+            ]
+        if name is not None:
+            found = next((n for n in items if n["metadata"]["name"] == name), None)
+            if found is None:
+                message = f'nodes "{name}" not found'
+                return 404, status_obj(404, "NotFound", message, {"name": name, "kind": "nodes"})
+            return 200, found
+        listed = [n for n in items if match_labels(n["metadata"]["labels"], selector)]
+        return 200, {
+            "kind": "NodeList",
+            "apiVersion": "v1",
+            "metadata": {"resourceVersion": version},
+            "items": listed,
         }
 
     def _create_job(self, ns: str, body: Obj) -> tuple[int, Obj]:

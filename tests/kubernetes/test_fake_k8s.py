@@ -9,7 +9,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from tests.helpers import wait_for
-from tests.kubernetes.fake_k8s import UNPULLABLE_PREFIX, FakeKubernetes
+from tests.kubernetes.fake_k8s import UNPULLABLE_PREFIX, FakeKubernetes, Node
 
 pytestmark = pytest.mark.integration
 
@@ -124,3 +124,44 @@ def test_a_pod_waiting_for_its_image_has_no_log_yet(apis):
     with pytest.raises(ApiException) as refused:
         core.read_namespaced_pod_log(pod.metadata.name, "default")
     assert refused.value.status == 400 and "waiting to start" in refused.value.body
+
+
+GPU_NODES = [
+    Node("gpu-0", labels={"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}, gpus=8),
+    Node("cordoned-0", gpus=4, unschedulable=True),
+]
+
+
+@pytest.mark.parametrize("nodes", [GPU_NODES])
+def test_nodes_validate_in_the_clients_models_and_take_a_label_selector(apis):
+    _, core = apis
+    listed = core.list_node().items
+    assert [n.metadata.name for n in listed] == ["gpu-0", "cordoned-0"]
+    gpu = listed[0]
+    assert gpu.metadata.labels["nvidia.com/gpu.product"] == "NVIDIA-A100-SXM4-80GB"
+    assert gpu.metadata.labels["kubernetes.io/hostname"] == "gpu-0"
+    assert gpu.status.allocatable["nvidia.com/gpu"] == "8"
+    assert gpu.status.node_info.kubelet_version.startswith("v1.")
+    assert [c.type for c in gpu.status.conditions if c.status == "True"] == ["Ready"]
+    assert listed[1].spec.unschedulable and listed[1].spec.taints[0].effect == "NoSchedule"
+    selector = "nvidia.com/gpu.product=NVIDIA-A100-SXM4-80GB"
+    assert [n.metadata.name for n in core.list_node(label_selector=selector).items] == ["gpu-0"]
+    assert core.read_node("cordoned-0").status.allocatable["nvidia.com/gpu"] == "4"
+    with pytest.raises(ApiException) as missing:
+        core.read_node("nope")
+    assert missing.value.status == 404
+
+
+@pytest.mark.parametrize("nodes", [[Node("cordoned-0", unschedulable=True)]])
+def test_a_cordoned_node_takes_no_pods(apis):
+    batch, core = apis
+    batch.create_namespaced_job("default", job("wait", ["true"]))
+
+    def unschedulable():
+        pods = core.list_namespaced_pod("default", label_selector="job-name=wait").items
+        conditions = (pods[0].status.conditions or []) if pods else []
+        return next((c for c in conditions if c.type == "PodScheduled"), None)
+
+    condition = wait_for(unschedulable, 10, "PodScheduled condition")
+    assert condition.status == "False"
+    assert "1 node(s) were unschedulable" in condition.message

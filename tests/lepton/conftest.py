@@ -15,7 +15,7 @@ import pytest
 
 from jobyard.backends.lepton.client import LeptonClient
 from jobyard.backends.lepton.config import DEFAULT_RESULTS_ROOT
-from tests.lepton.fake_lepton import FakeLepton
+from tests.lepton.fake_lepton import FakeLepton, NodeGroup
 
 TOKEN = "lepton-token-7f3a9c"
 WORKSPACE = "testws"
@@ -29,12 +29,19 @@ def volume(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def fake(volume: Path) -> Iterator[FakeLepton]:
+def node_groups() -> list[NodeGroup]:
+    """The workspace's dedicated node groups on the double; parametrize to change them."""
+    return []
+
+
+@pytest.fixture
+def fake(volume: Path, node_groups: list[NodeGroup]) -> Iterator[FakeLepton]:
     double = FakeLepton(
         token=TOKEN,
         workspace=WORKSPACE,
         path_map={DEFAULT_RESULTS_ROOT: str(volume)},
         grace_seconds=10.0,
+        node_groups=node_groups,
     ).start()
     yield double
     double.stop()

@@ -12,6 +12,9 @@ The routes are the ones the ``leptonai`` SDK 0.47 calls (relative to
     GET    /jobs/{id}/replicas/{rid}/log  text/plain, the whole log so far
     GET    /jobs/{id}/events              [LeptonEvent]
     GET    /logs?job=                     Loki-style streams
+    GET    /dedicated-node-groups         [DedicatedNodeGroup] (``lep node list``)
+    GET    /shapes?node_groups=&purpose=  [Shape] of those node groups (by id) that
+                                          ``purpose`` may use (``lep node resource-shape``)
 
 Every request needs ``Authorization: Bearer <token>`` (401 otherwise).
 
@@ -36,7 +39,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -47,6 +51,58 @@ JOB_ID = re.compile(r"[a-z][a-z0-9-]{0,35}")
 ERROR_CODES = {400: "InvalidRequest", 401: "Unauthorized", 404: "NotFound", 409: "AlreadyExists"}
 
 
+@dataclass(frozen=True)
+class Shape:
+    """A resource shape as a node group offers it: ``gpu.8xh100-sxm``, ``cpu.small`` ..."""
+
+    name: str
+    accelerator_type: str | None = None  # the GPU product, e.g. NVIDIA-H100-80GB-HBM3
+    accelerator_num: int | None = None
+    cpu: float = 4.0
+    memory_in_mb: int = 16384
+    listable_in: tuple[str, ...] = ("pod", "deployment", "job")
+
+    def to_json(self, node_group_id: str) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "name": self.name,
+            "description": self.name,
+            "listable_in": list(self.listable_in),
+            "cpu": self.cpu,
+            "memory_in_mb": self.memory_in_mb,
+            "ephemeral_storage_in_gb": 100,
+            "node_group_id": node_group_id,
+        }
+        if self.accelerator_num:
+            spec.update(
+                accelerator_type=self.accelerator_type,
+                accelerator_num=self.accelerator_num,
+                accelerator_memory_in_mb=81920,
+            )
+        return {"metadata": {"id": self.name, "name": self.name}, "spec": spec}
+
+
+@dataclass(frozen=True)
+class NodeGroup:
+    id: str
+    name: str
+    gpu_product: str | None = None
+    ready_nodes: int = 1
+    shapes: tuple[Shape, ...] = field(default_factory=tuple)
+
+    def to_json(self, workspace: str) -> dict[str, Any]:
+        return {
+            "metadata": {"id": self.id, "name": self.name, "created_at": 1700000000000},
+            "spec": {
+                "workspaces": [workspace],
+                "allocation_mode": "auto",
+                "owner": "customer",
+                "gpu_product": self.gpu_product,
+                "desired_nodes": self.ready_nodes,
+            },
+            "status": {"ready_nodes": self.ready_nodes, "quota_enabled": False},
+        }
+
+
 class FakeLepton:
     def __init__(
         self,
@@ -55,9 +111,11 @@ class FakeLepton:
         capacity: int | None = None,
         path_map: Mapping[str, str] | None = None,
         grace_seconds: float = 30.0,
+        node_groups: Sequence[NodeGroup] = (),
     ) -> None:
         self.token = token
         self.workspace = workspace
+        self.node_groups = list(node_groups)
         self.capacity = capacity
         self.path_map = dict(path_map or {})
         self.grace_seconds = grace_seconds
@@ -285,6 +343,10 @@ class FakeLepton:
             return self._job_route(h, method, m.group(1), m.group(2), m.group(3), body)
         if path == "/logs" and method == "GET":
             return self._send(h, 200, self._loki(q))
+        if path == "/dedicated-node-groups" and method == "GET":
+            return self._send(h, 200, [g.to_json(self.workspace) for g in self.node_groups])
+        if path == "/shapes" and method == "GET":
+            return self._send(h, 200, self._shapes(q))
         return self._err(h, 404, f"no route {method} {path}")
 
     def _create(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
@@ -394,6 +456,17 @@ class FakeLepton:
                 }
             )
         return events
+
+    def _shapes(self, q: dict[str, Any]) -> list[dict[str, Any]]:
+        wanted = str(q["node_groups"]).split(",") if q.get("node_groups") else None
+        purpose = q.get("purpose")
+        return [
+            shape.to_json(group.id)
+            for group in self.node_groups
+            if wanted is None or group.id in wanted
+            for shape in group.shapes
+            if purpose is None or purpose in shape.listable_in
+        ]
 
     def _loki(self, q: dict[str, Any]) -> dict[str, Any]:
         job_id = q.get("job")

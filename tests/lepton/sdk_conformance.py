@@ -25,6 +25,10 @@ def wait(client, job_id, states, timeout=30.0):
     raise TimeoutError(job_id)
 
 
+def dump(model):
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
 def main() -> None:
     url, token, workspace = sys.argv[1:4]
     bodies = json.load(sys.stdin)
@@ -54,6 +58,14 @@ def main() -> None:
         out["get_deleted"] = "found"
     except Exception as e:  # the SDK raises its own error types
         out["get_deleted"] = type(e).__name__
+    groups = client.nodegroup.list_all()  # `lep node resource-shape --purpose job`
+    out["node_groups"] = [dump(g) for g in groups]
+    out["shapes"] = {
+        g.metadata.id_: [
+            dump(s) for s in client.shapes.list_shapes(node_group=g.metadata.id_, purpose="job")
+        ]
+        for g in groups
+    }
     try:
         APIClient(workspace_id=workspace, auth_token="wrong", url=url).job.list_all()
         out["wrong_token"] = "accepted"

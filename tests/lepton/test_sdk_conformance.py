@@ -18,11 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from jobyard.backends.base import RunSpec
+from jobyard.backends.base import Accelerator, RunSpec
+from jobyard.backends.lepton.backend import LeptonBackend
+from jobyard.backends.lepton.client import LeptonClient
 from jobyard.backends.lepton.config import LeptonConfig
 from jobyard.backends.lepton.render import render_job_body
 from jobyard.backends.lepton.stream import exit_code, split_log
 from tests.lepton.conftest import TOKEN, WORKSPACE
+from tests.lepton.fake_lepton import NodeGroup, Shape
 
 SCRIPT = Path(__file__).with_name("sdk_conformance.py")
 
@@ -54,6 +57,22 @@ def _body(config, job_id, command, **options):
     return render_job_body(spec, config)
 
 
+GROUPS = [
+    NodeGroup(
+        "ng-h100",
+        "h100-pool",
+        gpu_product="NVIDIA-H100-80GB-HBM3",
+        ready_nodes=2,
+        shapes=(
+            Shape("cpu.small", cpu=2),
+            Shape("gpu.8xh100-sxm", "NVIDIA-H100-80GB-HBM3", 8, cpu=128),
+            Shape("gpu.16xh100-sxm", "NVIDIA-H100-80GB-HBM3", 16, listable_in=("deployment",)),
+        ),
+    )
+]
+
+
+@pytest.mark.parametrize("node_groups", [GROUPS])
 def test_the_sdk_drives_the_double_with_jobyards_bodies(fake):
     mount = {"path": "/", "mount_path": "/jobyard", "from": "node-nfs:fs"}
     config = LeptonConfig(WORKSPACE, TOKEN, fake.url, mounts=(mount,))
@@ -95,3 +114,23 @@ def test_the_sdk_drives_the_double_with_jobyards_bodies(fake):
     assert seen["stopped_state"] == "Stopped"
     assert seen["get_deleted"] != "found"
     assert seen["wrong_token"] != "accepted" and "401" in seen["wrong_token"]
+    assert "Skipped" not in result.stderr  # the SDK drops list items its models refuse
+
+    # node groups and their job shapes, as the SDK reads them and as jobyard asks for them
+    (group,) = seen["node_groups"]
+    assert group["metadata"] == {"id": "ng-h100", "name": "h100-pool", "created_at": 1700000000000}
+    assert group["status"]["ready_nodes"] == 2
+    assert group["spec"]["gpu_product"] == "NVIDIA-H100-80GB-HBM3"
+    shapes = seen["shapes"]["ng-h100"]
+    assert [s["spec"]["name"] for s in shapes] == ["cpu.small", "gpu.8xh100-sxm"]
+    assert shapes[1]["spec"]["accelerator_num"] == 8
+    assert shapes[1]["spec"]["listable_in"] == ["pod", "deployment", "job"]
+    sdk_shape_calls = [q for _, _, q, _ in fake.calls("GET", "/shapes")]
+    assert sdk_shape_calls == [{"node_groups": "ng-h100", "purpose": "job"}]
+    config = LeptonConfig(WORKSPACE, TOKEN, fake.url)
+    client = LeptonClient(fake.url, TOKEN, WORKSPACE, timeout_seconds=10.0)
+    assert LeptonBackend(client, config).accelerators() == [
+        Accelerator("cpu", 0, "ng-h100", 2),
+        Accelerator("h100-sxm", 8, "ng-h100", 2),
+    ]
+    assert [q for _, _, q, _ in fake.calls("GET", "/shapes")] == sdk_shape_calls * 2

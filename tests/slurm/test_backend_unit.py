@@ -11,7 +11,7 @@ from typing import IO
 
 import pytest
 
-from jobyard.backends.base import Handle, Offsets, RunSpec, RunState
+from jobyard.backends.base import Accelerator, Handle, Offsets, RunSpec, RunState
 from jobyard.backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
 from jobyard.backends.slurm.backend import SlurmBackend
 from jobyard.backends.slurm.parse import poll_command
@@ -244,3 +244,18 @@ def test_a_base_dir_sbatch_cannot_take_is_refused_before_submitting() -> None:
     with pytest.raises(SubmitRejected, match="sbatch mangles"):
         SlurmBackend(shell, user="a", base_results_dir="/x y").submit(SPEC)
     assert not any(c.startswith("sbatch") for c in shell.commands)
+
+
+def test_accelerators_are_one_sinfo_of_every_partition() -> None:
+    shell = FakeShell(lambda c: ok("debug*|(null)|2\ngpu|gpu:a100:4(S:0-1)|8\n"))
+    assert backend(shell).accelerators() == [
+        Accelerator("cpu", 0, "debug", 2),
+        Accelerator("a100", 4, "gpu", 8),
+    ]
+    assert shell.commands == ["sinfo -h -o '%P|%G|%D'"]
+
+
+def test_accelerators_of_an_unreachable_controller_are_transient() -> None:
+    shell = FakeShell(lambda c: (1, b"", b"sinfo: error: Unable to contact slurm controller"))
+    with pytest.raises(BackendUnavailable, match="sinfo on login1:22"):
+        backend(shell).accelerators()
