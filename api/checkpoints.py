@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from jobyard.api.errors import BadRequest
-from jobyard.api.job_files import best_model, epoch_models, latest_model, result_names
+from jobyard.api.job_files import best_of, result_names
+from jobyard.backends.errors import UnsupportedOperation
+from jobyard.schemas.checkpoints import epoch_models, latest_model
 
 
 def _bad(message: str) -> BadRequest:
@@ -37,7 +39,13 @@ def choose(org: str, parent: dict[str, Any], fields: dict[str, Any]) -> str:
     """The chosen checkpoint's path, relative to the parent's results directory (from the
     listing ``:list_files`` shows)."""
     method = fields["checkpoint_choose_method"]
-    paths = result_names(org, parent)
+    try:
+        paths = result_names(org, parent)
+    except UnsupportedOperation as e:
+        raise _bad(
+            f"cannot choose a checkpoint of parent job {parent['_id']}: {e} "
+            "(its results become readable once they are copied to its workspace)"
+        ) from e
     if method == "from_epoch_number":
         epoch = wanted_epoch(fields)
         epochs = epoch_models(paths)
@@ -49,7 +57,7 @@ def choose(org: str, parent: dict[str, Any], fields: dict[str, Any]) -> str:
             )
             raise BadRequest(message, {"checkpoint_epoch_number": [message]})
         return epochs[epoch]
-    found = best_model(paths) if method == "best_model" else latest_model(paths)
+    found = best_of(org, parent, paths) if method == "best_model" else latest_model(paths)
     if found is None:
         raise _bad(
             f"parent job {parent['_id']} has no {method.replace('_', ' ')} among its results"

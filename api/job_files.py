@@ -15,8 +15,6 @@ import contextlib
 import io
 import json
 import logging
-import posixpath
-import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
@@ -34,6 +32,12 @@ from jobyard.api.services import services
 from jobyard.backends.base import Handle
 from jobyard.backends.storage import StorageError
 from jobyard.backends.storage.tarstream import Member, tar_gz
+from jobyard.schemas.catalog import NoWorkload
+from jobyard.schemas.checkpoints import (
+    best_by_metric,
+    best_model,
+    latest_model,
+)
 from jobyard.schemas.common import StrictSchema
 from jobyard.store.errors import NotFound
 
@@ -47,21 +51,6 @@ blp = Blueprint(
 
 LOG_NAME = "logs_from_toolkit.txt"
 SPECS_NAME = "experiment_specs.json"
-BEST = re.compile(r"(^|[/_.-])(model_best|best_model)([._-]|$)")
-LATEST = re.compile(r"(^|[/_.-])(model_latest|latest_model)([._-]|$)")
-EPOCH = re.compile(r"epoch[_-]?(\d+)")
-MODEL_SUFFIXES = (
-    ".npz",
-    ".pth",
-    ".pt",
-    ".ckpt",
-    ".tlt",
-    ".hdf5",
-    ".h5",
-    ".onnx",
-    ".safetensors",
-    ".engine",
-)
 ARCHIVE = {
     "200": {
         "description": "A tar.gz of the files under a folder named after the job",
@@ -94,44 +83,30 @@ class SelectiveSchema(StrictSchema):
 # --- choosing files: pure --------------------------------------------------------------
 
 
-def _is_model(path: str) -> bool:
-    return path.endswith(MODEL_SUFFIXES)
+def best_of(org: str, job: dict[str, Any], paths: Sequence[str]) -> str | None:
+    """The job's best model: a file named so, else the epoch checkpoint whose epoch scored
+    best on its catalog entry's metric (what TAO's own API picks for a toolkit container,
+    which names no file "best")."""
+    named = best_model(paths)
+    if named is not None:
+        return named
+    store = services().store
+    try:
+        entry = store.catalog.for_job(job)
+    except NoWorkload:
+        return None
+    if not entry.metric:
+        return None
+    events = store.events.list_for_job(org, job["_id"])
+    return best_by_metric(paths, events, entry.metric, entry.metric_goal)
 
 
-def best_model(paths: Sequence[str]) -> str | None:
-    found = sorted(p for p in paths if _is_model(p) and BEST.search(posixpath.basename(p)))
-    return found[0] if found else None
-
-
-def latest_model(paths: Sequence[str]) -> str | None:
-    """``model_latest.*`` if the workload keeps one, else the highest-epoch checkpoint."""
-    named = sorted(p for p in paths if _is_model(p) and LATEST.search(posixpath.basename(p)))
-    if named:
-        return named[0]
-    epochs = epoch_models(paths)
-    return epochs[max(epochs)] if epochs else None
-
-
-def epoch_of(path: str) -> int | None:
-    """The epoch a checkpoint's name carries (``epoch_003.npz``, ``model_epoch_012.pth``)."""
-    found = EPOCH.search(posixpath.basename(path)) if _is_model(path) else None
-    return int(found.group(1)) if found else None
-
-
-def epoch_models(paths: Sequence[str]) -> dict[int, str]:
-    """Epoch -> its checkpoint (the first in sorted order when several name one epoch)."""
-    found: dict[int, str] = {}
-    for path in sorted(paths):
-        epoch = epoch_of(path)
-        if epoch is not None:
-            found.setdefault(epoch, path)
-    return found
-
-
-def selection(paths: Sequence[str], body: dict[str, Any]) -> list[str]:
+def selection(
+    paths: Sequence[str], body: dict[str, Any], best: Callable[[Sequence[str]], str | None]
+) -> list[str]:
     """The files a selective download asks for, or Missing saying what is absent."""
     chosen: list[str] = []
-    for wanted, pick in (("best_model", best_model), ("latest_model", latest_model)):
+    for wanted, pick in (("best_model", best), ("latest_model", latest_model)):
         if body[wanted]:
             found = pick(paths)
             if found is None:
@@ -300,7 +275,12 @@ class JobDownloadSelective(MethodView):
     @blp.doc(responses=ARCHIVE)
     def post(self, body: dict[str, Any], org_name: str, job_id: str) -> Response:
         """Some of the job's files as a tar.gz: best_model, latest_model, file_lists"""
-        return _archive(org_name, job_id, only=lambda paths: selection(paths, body))
+        job = services().store.jobs.get(org_name, job_id)
+
+        def best(paths: Sequence[str]) -> str | None:
+            return best_of(org_name, job, paths)
+
+        return _archive(org_name, job_id, only=lambda paths: selection(paths, body, best))
 
 
 @blp.route("/jobs/<id:job_id>:file_transfers")

@@ -11,14 +11,16 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
+from jobyard.api import accelerators
 from jobyard.api.errors import BadRequest, Missing, Refused
-from jobyard.api.job_files import epoch_models, result_names
+from jobyard.api.job_files import result_names
 from jobyard.api.jobspec import resume_changes, validated_job
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import principal, services
 from jobyard.backends import registry
 from jobyard.backends.base import Capability
 from jobyard.schemas.catalog import NoWorkload
+from jobyard.schemas.checkpoints import epoch_models
 from jobyard.schemas.common import BulkResultsSchema
 from jobyard.schemas.events import event_text
 from jobyard.schemas.job import (
@@ -29,6 +31,7 @@ from jobyard.schemas.job import (
     EpochNumbersSchema,
     EventArgsSchema,
     EventsSchema,
+    GpuTypesSchema,
     JobCreateSchema,
     JobIdsSchema,
     JobListArgsSchema,
@@ -184,10 +187,10 @@ class SpecSchema(MethodView):
 
 @blp.route("/jobs:gpu_types")
 class GpuTypes(MethodView):
-    @blp.response(200)
+    @blp.response(200, GpuTypesSchema)
     def get(self, org_name: str) -> dict[str, Any]:
         """Accelerator types jobs can ask for on this deployment"""
-        return {"gpu_types": ["cpu"]}
+        return accelerators.gpu_types(services(), org_name)
 
 
 @blp.route("/jobs/<id:job_id>")

@@ -53,6 +53,8 @@ def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[s
             raise _bad("workspace", str(e)) from e
     parent = _check_parent(svc, org, fields, experiment)
     backend = _backend(svc, org, fields)
+    if parent is not None and experiment.needs_checkpoint(action):
+        fields.setdefault("checkpoint_choose_method", "latest_model")  # TAO's default
     if parent is not None and fields.get("checkpoint_choose_method"):
         fields["parent_checkpoint"] = checkpoints.choose(org, parent, fields)
     identity = forced() if force else fingerprint("job", fields, svc.store.cipher.key_text)

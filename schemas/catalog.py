@@ -28,17 +28,19 @@ from marshmallow import fields, validate
 from jobyard.schemas import templates
 from jobyard.schemas.common import StrictSchema
 from jobyard.schemas.job import ACTIONS
+from jobyard.schemas.protocols import PARSERS
 
 _NAMESPACE = uuid.UUID("6f1c1d0e-4a53-4bd4-9a3e-6a6f62796172")
 MAX_PROBLEMS = 20
 GLOBAL = "global"  # the scope of entries every org sees
 KINDS = ("experiment", "dataset")
-PROTOCOLS = ("jobyard", "tao")
+PROTOCOLS = tuple(PARSERS)  # jobyard, tao
 SPEC_FORMATS = ("json", "yaml")
 SPEC_FILES = {"json": "specs.json", "yaml": "specs.yaml"}
 TAO_STATUS_FILE = "{results_dir}/status.json"  # where TAO's status logger writes
 CONTAINER_BACKENDS = ("kubernetes", "lepton")
 PARAM_TYPES = ("float", "int", "categorical", "bool")
+GOALS = ("maximize", "minimize")  # which way the metric is better
 NETWORK_ARCH = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _SPEC_KEY = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
@@ -131,6 +133,7 @@ class EntrySchema(StrictSchema):
     )
     command = _COMMAND
     metric = fields.String(validate=validate.Length(1, 200))
+    metric_goal = fields.String(load_default="maximize", validate=validate.OneOf(GOALS))
     metrics = fields.List(fields.String(validate=validate.Length(1, 200)), load_default=list)
     resources = fields.Dict(keys=fields.String(), load_default=dict)
     encryption_key_field = fields.String(validate=validate.Regexp(_SPEC_KEY))
@@ -289,6 +292,7 @@ class BaseExperiment:
     image: str = ""
     images: Mapping[str, str] = field(default_factory=dict)
     metric: str | None = None
+    metric_goal: str = "maximize"
     metrics: tuple[str, ...] = ()
     resources: Mapping[str, Any] = field(default_factory=dict)
     encryption_key_field: str | None = None
@@ -321,6 +325,12 @@ class BaseExperiment:
                 self.json_schema(action)
             )
         return problems_of(validator, spec)
+
+    def needs_checkpoint(self, action: str) -> bool:
+        """The action's command or spec fields name ``{parent_checkpoint}``."""
+        spec = self.actions_by_name[action]
+        used = [*spec.command, *spec.spec_fields.values()]
+        return any("parent_checkpoint" in templates.names(t) for t in used)
 
     def status_template(self) -> str | None:
         """Where the workload writes its own status file (tao), as a template."""
@@ -385,6 +395,7 @@ class BaseExperiment:
             image=str(data.get("image") or ""),
             images=dict(data.get("images") or {}),
             metric=data.get("metric"),
+            metric_goal=str(data.get("metric_goal") or "maximize"),
             metrics=tuple(data.get("metrics") or ()),
             resources=dict(data.get("resources") or {}),
             encryption_key_field=data.get("encryption_key_field"),
@@ -471,15 +482,22 @@ def _messages(error: ValidationError) -> list[str]:
 
 
 def set_dotted(spec: dict[str, Any], key: str, value: Any) -> None:
-    """``spec["a"]["b"] = value`` for ``key`` "a.b", making the objects on the way."""
-    node = spec
+    """``spec["a"]["b"] = value`` for ``key`` "a.b", making the objects on the way; a number
+    indexes a list the spec already has (``dataset.train_data_sources.0.image_dir``)."""
+    node: Any = spec
     *parents, last = key.split(".")
     for part in parents:
-        child = node.get(part)
-        if not isinstance(child, dict):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+            continue
+        child = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(child, dict | list):
             child = node[part] = {}
         node = child
-    node[last] = value
+    if isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        node[int(last)] = value
+    else:
+        node[last] = value
 
 
 def pick(entries: Sequence[BaseExperiment], job: Mapping[str, Any]) -> BaseExperiment:

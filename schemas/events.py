@@ -23,19 +23,6 @@ class Parsed:
 LineParser = Callable[[bytes, int], dict[str, Any]]  # (raw line, line number) -> event
 
 
-def parse_lines(protocol: str, data: bytes, first_line: int) -> Parsed:
-    """Events from the status file of a workload that speaks ``protocol`` (the catalog
-    entry's ``status_protocol``): ``jobyard`` or ``tao``."""
-    if protocol == "jobyard":
-        return parse_status_lines(data, first_line)
-    if protocol == "tao":
-        # imported here: tao_status builds on this module's Parsed and split_lines
-        from jobyard.schemas.tao_status import parse_tao_lines
-
-        return parse_tao_lines(data, first_line)
-    raise ValueError(f"unknown status protocol {protocol!r} (expected jobyard or tao)")
-
-
 def parse_status_lines(data: bytes, first_line: int) -> Parsed:
     """Events from whole JSON lines; a trailing partial line is left for later.
 
@@ -100,11 +87,16 @@ class Summary:
     series: dict[str, list[list[float]]] = field(default_factory=dict)  # metric -> [x, y]
 
 
-def summarize(events: Iterable[Mapping[str, Any]]) -> Summary:
-    """Fold status events into ``job_details``: progress and ``kpi``/``categorical``/``stats``
-    from the newest event carrying them (TAO repeats its whole kpi and categorical on every
-    line once set), ``graphical`` points per epoch, ``detailed_status`` from the newest."""
+def summarize(
+    events: Iterable[Mapping[str, Any]], kpi: Iterable[Mapping[str, Any]] | None = None
+) -> Summary:
+    """Fold status events into ``job_details``: progress, ``categorical`` and ``stats`` from
+    the newest event carrying them, ``kpi`` merged metric by metric over the job's ``kpi``
+    so far (a TAO epoch line with only ``train_loss`` keeps the last ``val_mAP``),
+    ``graphical`` points per epoch, ``detailed_status`` from the newest."""
     out = Summary()
+    known = {str(k["metric"]): k["value"] for k in kpi or () if "metric" in k}
+    merged = dict(known)
     last: Mapping[str, Any] | None = None
     message = ""
     for event in events:
@@ -115,6 +107,10 @@ def summarize(events: Iterable[Mapping[str, Any]]) -> Summary:
             message = event["message"]  # a TAO line without one keeps the previous
         _progress(event, out)
         _results(event, out)
+        if isinstance(event.get("kpi"), Mapping):
+            merged.update({str(k): v for k, v in event["kpi"].items() if _number(v)})
+    if merged != known:
+        out.details["kpi"] = [{"metric": k, "value": v} for k, v in merged.items()]
     if last is not None:
         out.details["detailed_status"] = _detailed_status(last, message)
     return out
@@ -141,11 +137,9 @@ def _progress(event: Mapping[str, Any], out: Summary) -> None:
 
 
 def _results(event: Mapping[str, Any], out: Summary) -> None:
-    """Seed 002's kpi ({metric, value: number}), categorical ({metric,
-    category_wise_values: [{category, value}]}) and stats ({metric, value: string})."""
-    kpi, categorical, stats = event.get("kpi"), event.get("categorical"), event.get("stats")
-    if isinstance(kpi, Mapping):
-        out.details["kpi"] = [{"metric": k, "value": v} for k, v in kpi.items() if _number(v)]
+    """Seed 002's categorical ({metric, category_wise_values: [{category, value}]}) and
+    stats ({metric, value: string}); kpi ({metric, value: number}) is merged by the caller."""
+    categorical, stats = event.get("categorical"), event.get("stats")
     if isinstance(categorical, Mapping):
         out.details["categorical"] = [
             {

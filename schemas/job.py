@@ -209,10 +209,13 @@ _URI = fields.String(validate=[validate.Length(1, 2048), _dataset_uri])
 
 
 # A network_arch is any name a catalog entry may give (TAO's, above, or the user's own).
-NETWORK_ARCH = validate.Regexp(
-    r"^[a-z0-9][a-z0-9_]{0,63}$",
-    error="must be a network name: lower-case letters, digits and _ (at most 64)",
-)
+NETWORK_ARCH = [
+    validate.Length(1, 64),
+    validate.Regexp(
+        r"^[a-z0-9][a-z0-9_]{0,63}$",
+        error="must be a network name: lower-case letters, digits and _ (at most 64)",
+    ),
+]
 CHECKPOINT_METHODS = ("latest_model", "best_model", "from_epoch_number")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 # Names the workload contract owns (backends/contract.py): a job's variables cannot set them.

@@ -33,7 +33,7 @@ ENCRYPTION_KEY = Cipher.generate_key()
 
 # The SLURM cluster is session-scoped and shared by tests/slurm and tests/contract: one
 # plugin defines it, so that a session running both starts one cluster, not two.
-pytest_plugins = ["tests.slurm.cluster"]
+pytest_plugins = ["tests.slurm.cluster", "tests.tao.catalog"]
 
 
 @pytest.fixture(scope="session")

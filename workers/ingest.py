@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobyard.backends.base import Handle, Output
-from jobyard.schemas.events import Parsed, Summary, parse_status_lines, summarize
+from jobyard.schemas.events import Parsed, Summary, summarize
+from jobyard.schemas.protocols import parse_lines
 from jobyard.store.jobs import advance_update
 from jobyard.workers.context import Context
 
@@ -56,7 +57,8 @@ def ingest(
         output = outputs.get(handle.name)
         if output is None:
             continue
-        read = parse_status_lines(output.status, job["offsets"].get("status_lines", 0))
+        protocol = str(job.get("status_protocol") or "jobyard")
+        read = parse_lines(protocol, output.status, job["offsets"].get("status_lines", 0))
         if read.events:
             events.append((job["_id"], job["org"], job["run"], read.events))
         if read.consumed or output.log:
@@ -78,7 +80,7 @@ def ingest(
             "status_lines": job["offsets"].get("status_lines", 0) + item.read.lines,
             "log": job["offsets"]["log"] + size,
         }
-        summary = summarize(item.read.events)
+        summary = summarize(item.read.events, (job.get("job_details") or {}).get("kpi"))
         log_bytes, new_events = job["log_bytes"] + size, len(item.read.events)
         result.advances[job["_id"]] = advance_update(job, offsets, log_bytes, summary, new_events)
         folded[job["_id"]] = _fold(job, offsets, log_bytes, summary)

@@ -51,6 +51,9 @@ class Target:
     pause_run: ClassVar[tuple[int, float]] = (8, 0.4)
     # seconds a timed-out run may take to end beyond one tick and the grace period
     timeout_slack: ClassVar[float] = 20.0
+    # jobyard reads the run's results where it ran (list_files, downloads, choosing a
+    # parent's checkpoint); Lepton's stay on the workspace's storage backend
+    lists_results: ClassVar[bool] = True
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
         self.request = request
@@ -77,14 +80,18 @@ class Target:
         """The job's ``backend`` as the store records it."""
         raise NotImplementedError
 
-    def train(self, s: Any, epochs: int = 3, pace: float = 0.0, **overrides: Any) -> str:
-        """A train job on this backend; ``backend_details`` in ``overrides`` are merged."""
+    def fields(self, **overrides: Any) -> dict[str, Any]:
+        """A job body's fields for this backend; ``backend_details`` are merged."""
         body = self.body()
         details = {**body.get("backend_details", {}), **overrides.pop("backend_details", {})}
         fields = {**body, **overrides}
         if details:
             fields["backend_details"] = details
-        return str(train(s, epochs, pace, **fields))
+        return fields
+
+    def train(self, s: Any, epochs: int = 3, pace: float = 0.0, **overrides: Any) -> str:
+        """A train job of the reference workload on this backend."""
+        return str(train(s, epochs, pace, **self.fields(**overrides)))
 
     def close(self) -> None:
         """Undo what the scenario left on the backend (after the worker stopped)."""
@@ -249,13 +256,15 @@ class KubernetesTarget(Target):
 class LeptonTarget(Target):
     name = "lepton"
     scenarios = frozenset({ABRUPT_PAUSE, PENDING, BAD_CREDENTIALS})
+    lists_results = False
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
         super().__init__(request)
         self.fake = request.getfixturevalue("lepton_api")
+        self.volume = request.getfixturevalue("volume")
 
     def prepare(self, s: Any) -> None:
-        self.workspace = lepton_workspace(s, self.fake)
+        self.workspace = lepton_workspace(s, self.fake, results_root=str(self.volume))
 
     def body(self) -> dict[str, Any]:
         return {"workspace": self.workspace, "backend_details": {"backend_type": "lepton"}}

@@ -68,7 +68,7 @@ def test_list_base_experiments_pages_and_filters_the_catalog(login):
     assert len(one["base_experiments"]) == 1 and one["pagination_info"]["page_size"] == 1
     arch = s.call("GET", "jobs:list_base_experiments?network_arch=rtdetr").json
     assert arch["base_experiments"] == [] and arch["pagination_info"]["total_records"] == 0
-    named = s.call("GET", "jobs:list_base_experiments?name=digits").json["base_experiments"]
+    named = s.call("GET", "jobs:list_base_experiments?name=digits_mlp").json["base_experiments"]
     assert [b["id"] for b in named] == [REFERENCE.id]
     assert s.call("GET", "jobs:list_base_experiments?type=medical").json["base_experiments"] == []
 

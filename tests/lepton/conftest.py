@@ -52,8 +52,10 @@ def lepton(fake: FakeLepton) -> LeptonClient:
     return LeptonClient(fake.url, TOKEN, WORKSPACE, timeout_seconds=10.0)
 
 
-def workspace_details(fake: FakeLepton, token: str = TOKEN) -> dict[str, Any]:
-    return {
+def workspace_details(
+    fake: FakeLepton, token: str = TOKEN, results_root: str | None = None
+) -> dict[str, Any]:
+    found = {
         "lepton_workspace_id": WORKSPACE,
         "lepton_auth_token": token,
         "lepton_api_url": fake.url,
@@ -65,14 +67,24 @@ def workspace_details(fake: FakeLepton, token: str = TOKEN) -> dict[str, Any]:
             "cloud_bucket_name": "results",
         },
     }
+    if results_root:
+        found["lepton_results_root"] = results_root
+    return found
 
 
-def lepton_workspace(s: Any, fake: FakeLepton, token: str = TOKEN) -> str:
-    """A ``lepton`` workspace on the double, created through the API; returns its id."""
+def lepton_workspace(
+    s: Any, fake: FakeLepton, token: str = TOKEN, results_root: str | None = None
+) -> str:
+    """A ``lepton`` workspace on the double, created through the API; returns its id.
+
+    ``results_root``: the shared volume's path in the containers. The double runs them
+    here, so the local volume's own path makes every path the same inside and out (a
+    spec file naming a checkpoint included, which the double's path map cannot rewrite).
+    """
     body = {
         "name": "lepton",
         "cloud_type": "lepton",
-        "cloud_specific_details": workspace_details(fake, token),
+        "cloud_specific_details": workspace_details(fake, token, results_root),
     }
     created = s.call("POST", "workspaces", json=body)
     assert created.status_code == 201, created.json

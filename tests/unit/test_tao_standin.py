@@ -104,7 +104,9 @@ def test_train_writes_taos_status_lines_and_checkpoints(tmp_path):
     assert (results / "model_epoch_002.pth").stat().st_size > 1000
     details = summarize(found).details
     assert details["detailed_status"]["message"] == "Train finished successfully."
-    assert details["kpi"] == [{"metric": "train_loss", "value": found[-1]["kpi"]["train_loss"]}]
+    kpi = {k["metric"]: k["value"] for k in details["kpi"]}  # merged metric by metric
+    assert kpi["train_loss"] == found[-1]["kpi"]["train_loss"]
+    assert set(kpi) == {"val_mAP", "val_mAP50", "val_loss", "train_loss"}
 
 
 def test_train_resumes_after_the_newest_checkpoint(tmp_path):

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from jobyard.schemas.events import event_text, parse_lines, parse_status_lines, summarize
+from jobyard.schemas.events import event_text, parse_status_lines, summarize
+from jobyard.schemas.protocols import parse_lines
 from jobyard.schemas.tao_status import duration, parse_tao_lines, timestamp
 
 # json.dumps of the logger's dict: the caller's keys first, then date, time, status,
