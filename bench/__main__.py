@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import experiments, ingest, reads, report, scale, submit
+from bench import ingest, reads, report, scale, submit
 from bench.client import login
 from bench.plan import PLANS, Plan
 from bench.profiles import profile_post, profiler_for
@@ -48,7 +48,6 @@ def run(
     save: Callable[[list[Figure]], None],
 ) -> list[Figure]:
     profiler = profiler_for(profiles_dir) if profile and plan.profile else None
-    experiments.register()  # this process calls the engine directly in some phases
     api_proc = bench.start_api()
     api = login(bench)
     figures: list[Figure] = []

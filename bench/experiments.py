@@ -1,56 +1,42 @@
-"""Bench-only base experiments whose command is a trivial one (``true``,
-``sleep N``), registered into the product's built-in catalog inside bench
-processes only (the API and worker are started through ``bench.serve``).
+"""Bench-only base experiments whose command is a trivial one (``true``, ``sleep N``),
+imported into the bench database's catalog like any admin's entry (``register``), so
+the API and workers the bench starts find them where they find every other entry.
 
-A job picks one through ``base_experiment_ids``; specs are still validated
-against the reference workload's schema, so the API path is the real one.
+A job picks one through ``base_experiment_ids``; specs are still validated against the
+reference workload's schema, so the API path is the real one.
 """
 
 from __future__ import annotations
 
-from jobyard.schemas.catalog import BaseExperiment
-from jobyard.store import catalog
+import copy
+from typing import Any
 
-TRUE = BaseExperiment(
-    name="bench_true",
-    network_arch="classification_pyt",
-    ngc_path="jobyard/bench:true",
-    description="Bench only: runs `true`.",
-    actions=catalog.REFERENCE.actions,
-    command=("true",),
-    image="busybox",
-    default_specs=catalog.REFERENCE.default_specs,
-    json_schemas=catalog.REFERENCE.json_schemas,
+from jobyard.schemas.catalog import BaseExperiment, load_entry
+from jobyard.workloads.catalog import reference_entry
+
+
+def _entry(name: str, ngc_path: str, description: str, command: list[str]) -> BaseExperiment:
+    data: dict[str, Any] = copy.deepcopy(reference_entry())
+    data.update(name=name, ngc_path=ngc_path, description=description, command=command)
+    data.pop("hyperparameters", None)
+    return load_entry(data)
+
+
+TRUE = _entry("bench_true", "jobyard/bench:true", "Bench only: runs `true`.", ["true"])
+SLEEP = _entry(
+    "bench_sleep",
+    "jobyard/bench:sleep600",
+    "Bench only: runs `sleep 600` (a cheap long-running job).",
+    ["sleep", "600"],
 )
-SLEEP = BaseExperiment(
-    name="bench_sleep",
-    network_arch="classification_pyt",
-    ngc_path="jobyard/bench:sleep600",
-    description="Bench only: runs `sleep 600` (a cheap long-running job).",
-    actions=catalog.REFERENCE.actions,
-    command=("sleep", "600"),
-    image="busybox",
-    default_specs=catalog.REFERENCE.default_specs,
-    json_schemas=catalog.REFERENCE.json_schemas,
-)
-SHORT = BaseExperiment(
-    name="bench_short",
-    network_arch="classification_pyt",
-    ngc_path="jobyard/bench:sleep1",
-    description="Bench only: runs `sleep 1`.",
-    actions=catalog.REFERENCE.actions,
-    command=("sleep", "1"),
-    image="busybox",
-    default_specs=catalog.REFERENCE.default_specs,
-    json_schemas=catalog.REFERENCE.json_schemas,
-)
+SHORT = _entry("bench_short", "jobyard/bench:sleep1", "Bench only: runs `sleep 1`.", ["sleep", "1"])
 ALL = (TRUE, SLEEP, SHORT)
 
 
-def register() -> None:
-    """Add the bench experiments to this process's table (idempotent)."""
-    known = {e.id for e in catalog.BUILTIN}
-    catalog.BUILTIN = (*catalog.BUILTIN, *(e for e in ALL if e.id not in known))
+def register(store: Any) -> None:
+    """Add the bench experiments to the bench database's catalog (idempotent)."""
+    for entry in ALL:
+        store.catalog.put(entry)
 
 
 def job_body(experiment: BaseExperiment, name: str) -> dict[str, object]:

@@ -35,10 +35,8 @@ def profiler_for(directory: Path) -> Profiler | None:
 def _client(bench: Any, org: str) -> tuple[Any, dict[str, str]]:
     """The Flask app in this process (the views gunicorn serves, without the
     HTTP server) and an admin token for ``org``."""
-    from bench import experiments
     from jobyard.api import create_app
 
-    experiments.register()
     client = create_app(bench.settings, store=bench.store).test_client()
     account = bench.store.accounts.ensure_user(org, "bench", f"p@{org}.test", is_admin=True)
     key = bench.store.accounts.create_key(account)

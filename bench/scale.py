@@ -280,7 +280,6 @@ def profile_dispatch(bench: Bench, ctx: Context, profiler: Any, count: int = 10)
             "specs": experiments.TRUE.default_spec("train"),
         }
         ids.append(bench.store.jobs.create("prof", "bench", fields, "process", f"d{i}")["_id"])
-    experiments.register()
     with profiler("dispatch"):
         for job_id in ids:
             engine.dispatch(ctx, job_id)

@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 
+from bench import experiments
 from jobyard import embedded
 from jobyard.schemas.settings import Settings
 from jobyard.store import Store, connect
@@ -193,6 +194,7 @@ def bench_servers(work: Path) -> Iterator[Bench]:
         assert settings.encryption_key
         store = connect(mongo_uri, settings.mongo_db, Cipher(settings.encryption_key))
         store.ensure_indexes()
+        experiments.register(store)
         bench = Bench(settings, store, redis.Redis.from_url(redis_url), work, servers)
     except BaseException:
         for child in reversed(servers):
