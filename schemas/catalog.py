@@ -515,8 +515,9 @@ def pick(entries: Sequence[BaseExperiment], job: Mapping[str, Any]) -> BaseExper
         return found
     arches = ", ".join(sorted({e.network_arch for e in of_kind})) or "none"
     if arch:
+        what = "base experiment" if kind == "experiment" else f"{kind} base experiment"
         raise NoWorkload(
-            f"no {kind} base experiment runs network_arch {arch!r} "
+            f"no {what} runs network_arch {arch!r} "
             f"(available: {arches}; see jobs:list_base_experiments)"
         )
     wanted = job.get("dataset_type"), job.get("dataset_format")

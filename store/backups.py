@@ -56,8 +56,16 @@ def key_check(key_text: str) -> str:
     return hmac.new(key_text.encode(), b"jobyard-backup", hashlib.sha256).hexdigest()[:16]
 
 
+# Documents that are the release's, not state: written again at every start-up (and after
+# a restore, by the re-index), so a backup leaves them out and a restore keeps them.
+RELEASE_DATA: dict[str, dict[str, Any]] = {"catalog": {"builtin": {"$ne": True}}}
+
+
 def scope_filter(collection: str, org: str | None) -> dict[str, Any]:
-    return {} if org is None else {ORG_KEYS.get(collection, "org"): org}
+    found = dict(RELEASE_DATA.get(collection, {}))
+    if org is not None:
+        found[ORG_KEYS.get(collection, "org")] = org
+    return found
 
 
 def encode(obj: Mapping[str, Any]) -> bytes:

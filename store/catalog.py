@@ -93,11 +93,17 @@ class Catalog:
     # -- start-up ------------------------------------------------------------------------
 
     def seed(self, entries: Iterable[BaseExperiment] = BUILTIN) -> int:
-        """Write the built-in entries (as this release has them); returns how many."""
-        now = utcnow()
+        """Write the built-in entries as this release has them; returns how many changed
+        (an entry already stored as it is stays untouched, its times and version too)."""
         written = 0
         for entry in entries:
+            now = utcnow()
             doc = _doc(entry, True, now)
+            stored = self._coll.find_one({"_id": entry.id})
+            if stored is not None and all(
+                stored.get(k) == v for k, v in doc.items() if k != "last_modified"
+            ):
+                continue
             self._coll.update_one(
                 {"_id": entry.id},
                 {"$set": doc, "$setOnInsert": {"created_on": now, "version": 1}},

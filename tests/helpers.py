@@ -67,3 +67,9 @@ def stored_job(store: Any, backend: str = "process", org: str = "acme") -> str:
         "timeout_minutes": 60,
     }
     return str(store.jobs.create(org, "u1", fields, backend, forced())["_id"])
+
+
+def literal(command: list[str]) -> list[str]:
+    """A command as a catalog template: braces doubled, so code in it stays as written
+    (``backends.contract`` renders ``{spec_file}``-style placeholders in every command)."""
+    return [part.replace("{", "{{").replace("}", "}}") for part in command]

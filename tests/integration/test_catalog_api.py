@@ -104,7 +104,7 @@ def test_an_admin_adds_an_entry_the_org_lists_and_runs_and_no_other_org_sees(log
     assert listed["base_experiments"] == []
     refused = other.call("POST", "jobs", json=job)
     assert (
-        "no experiment base experiment runs network_arch 'my_net'"
+        "no base experiment runs network_arch 'my_net'"
         in (assert_error(refused, 400)["error_desc"])
     )
 

@@ -21,6 +21,7 @@ from jobyard.backends.process import launcher
 from jobyard.backends.process.backend import ProcessBackend
 from jobyard.backends.process.procfs import parse_stat
 from jobyard.schemas.settings import Settings
+from tests.helpers import literal
 
 TIMEOUT = 10.0
 
@@ -106,7 +107,7 @@ def live_group_members(pgid: int) -> list[int]:
 
 
 def spec(job_id: str, command: list[str], run: int = 1, **kw: Any) -> RunSpec:
-    return RunSpec(job_id=job_id, run=run, action="train", command=command, specs={}, **kw)
+    return RunSpec(job_id=job_id, run=run, action="train", command=literal(command), specs={}, **kw)
 
 
 class Runs:
@@ -389,7 +390,7 @@ def test_environment_has_the_contract_and_no_secrets(
         job_id="env",
         run=2,
         action="evaluate",
-        command=["python", "-c", dump],
+        command=literal(["python", "-c", dump]),
         specs={"epochs": 3},
         env={"EXTRA": "yes"},
         parent=parent,

@@ -21,6 +21,7 @@ from jobyard.backends.slurm.parse import (
 )
 from jobyard.backends.slurm.sbatch import render_sbatch
 from jobyard.backends.slurm.ssh import HostKeyRejected, SshRunner
+from tests.helpers import literal
 from tests.slurm.cluster import SlurmCluster, free_ports
 
 pytestmark = pytest.mark.integration
@@ -150,7 +151,7 @@ def _spec(job_id: str, command: list[str]) -> RunSpec:
         job_id=job_id,
         run=1,
         action="train",
-        command=command,
+        command=literal(command),
         specs={"train": {"num_epochs": 1}},
         timeout_seconds=120,
     )

@@ -12,8 +12,9 @@ import tracemalloc
 import pytest
 
 from jobyard.api.errors import ApiError
-from jobyard.api.job_files import best_model, latest_model, selection
+from jobyard.api.job_files import selection
 from jobyard.backends.base import Handle
+from jobyard.schemas.checkpoints import best_by_metric, best_model, latest_model
 from jobyard.store.backups import IterStream
 from jobyard.store.fingerprint import forced
 from tests.helpers import assert_error
@@ -190,6 +191,19 @@ def test_model_choice_rules():
     assert latest_model([*paths, "model_latest.pth"]) == "model_latest.pth"
     assert best_model(["a/best_model.pth", "model_best.npz"]) == "a/best_model.pth"
     body = {"best_model": False, "latest_model": True, "file_lists": ["/checkpoints/epoch_9.npz"]}
-    assert selection(paths, body) == ["checkpoints/epoch_010.npz", "checkpoints/epoch_9.npz"]
+    assert selection(paths, body, best_model) == [
+        "checkpoints/epoch_010.npz",
+        "checkpoints/epoch_9.npz",
+    ]
     with pytest.raises(ApiError):
-        selection(paths, {**body, "best_model": True})
+        selection(paths, {**body, "best_model": True}, best_model)
+    # no file named best: the epoch that scored best on the entry's metric (TAO's way)
+    events = [
+        {"epoch": 9, "kpi": {"val_mAP": "0.41"}},
+        {"epoch": 10, "kpi": {"val_mAP": 0.38, "train_loss": 0.2}},
+        {"epoch": 11, "kpi": {"val_mAP": 0.9}},  # no checkpoint of epoch 11: not a candidate
+        {"epoch": 10, "kpi": {"train_loss": 0.1}},
+    ]
+    assert best_by_metric(paths, events, "val_mAP", "maximize") == "checkpoints/epoch_9.npz"
+    assert best_by_metric(paths, events, "train_loss", "minimize") == "checkpoints/epoch_010.npz"
+    assert best_by_metric(paths, events, "val_accuracy", "maximize") is None
