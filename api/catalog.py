@@ -13,11 +13,11 @@ from flask.views import MethodView
 from jobyard.api.auth import admin_required
 from jobyard.api.errors import BadRequest, Refused
 from jobyard.api.parser import Blueprint
-from jobyard.api.services import services
+from jobyard.api.services import requested_page, services
 from jobyard.schemas.catalog import GLOBAL, BaseExperiment, EntrySchema, InvalidEntry, load_entry
 from jobyard.schemas.common import Timestamp
 from jobyard.schemas.job import BaseExperimentListArgsSchema, BaseExperimentListSchema
-from jobyard.store.paging import Page
+from jobyard.store.paging import empty_page
 
 blp = Blueprint(
     "catalog",
@@ -64,6 +64,15 @@ def view(entry: BaseExperiment, doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def catalog_page(org: str, args: dict[str, Any]) -> dict[str, Any]:
+    """A page of the entries ``org`` sees (``jobs:list_base_experiments`` too)."""
+    page = requested_page(args)
+    if args.get("type") == "medical":  # seed 001's filter: no jobyard entry is medical
+        return {"base_experiments": [], "pagination_info": empty_page(page.size)}
+    entries, info = services().store.catalog.list_page(org, page, args)
+    return {"base_experiments": [e.to_doc() for e in entries], "pagination_info": info}
+
+
 def _loaded(body: dict[str, Any], org: str) -> BaseExperiment:
     try:
         return load_entry(body, org)
@@ -87,10 +96,7 @@ class Entries(MethodView):
     @blp.response(200, BaseExperimentListSchema)
     def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
         """List the catalog: global entries and the org's own"""
-        size = args.get("size", services().settings.default_page_size)
-        page = Page(skip=args["skip"], size=size, sort=args["sort"])
-        entries, info = services().store.catalog.list_page(org_name, page, args)
-        return {"base_experiments": [e.to_doc() for e in entries], "pagination_info": info}
+        return catalog_page(org_name, args)
 
     @admin_required
     @blp.arguments(EntryBodySchema)

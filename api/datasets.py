@@ -14,7 +14,7 @@ from flask.views import MethodView
 
 from jobyard.api.errors import BadRequest, annotated
 from jobyard.api.parser import Blueprint
-from jobyard.api.services import principal, services
+from jobyard.api.services import principal, requested_page, services
 from jobyard.backends.storage import Storage, StorageError
 from jobyard.schemas.cloud import MASK
 from jobyard.schemas.common import BulkResultsSchema
@@ -33,7 +33,6 @@ from jobyard.schemas.dataset import (
 )
 from jobyard.store.datasets import INTERNAL, public
 from jobyard.store.errors import Conflict, NotFound
-from jobyard.store.paging import Page
 
 blp = Blueprint(
     "datasets",
@@ -99,11 +98,6 @@ def _status(org: str, fields: dict[str, Any]) -> str:
     return "pull_complete"
 
 
-def _page(args: dict[str, Any]) -> Page:
-    size = args.get("size", services().settings.default_page_size)
-    return Page(skip=args["skip"], size=size, sort=args["sort"])
-
-
 def _merged(current: dict[str, Any], body: dict[str, Any], partial: bool) -> dict[str, Any]:
     """The whole dataset after PUT/PATCH, validated as a create would be."""
     kept = {k: v for k, v in current.items() if k in WRITABLE and k not in INTERNAL}
@@ -127,7 +121,7 @@ class DatasetCollection(MethodView):
     @blp.response(200, DatasetListSchema)
     def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
         """List datasets (filter by name, type, format; sort; page)"""
-        docs, info = services().store.datasets.list_page(org_name, _page(args), args)
+        docs, info = services().store.datasets.list_page(org_name, requested_page(args), args)
         return {"datasets": [public(d) for d in docs], "pagination_info": info}
 
     @blp.arguments(DatasetWriteSchema)

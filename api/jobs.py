@@ -12,11 +12,12 @@ from flask import Response
 from flask.views import MethodView
 
 from jobyard.api import accelerators
+from jobyard.api.catalog import catalog_page
 from jobyard.api.errors import BadRequest, Missing, Refused
 from jobyard.api.job_files import result_names
 from jobyard.api.jobspec import resume_changes, validated_job
 from jobyard.api.parser import Blueprint
-from jobyard.api.services import principal, services
+from jobyard.api.services import principal, requested_page, services
 from jobyard.backends import registry
 from jobyard.backends.base import Capability
 from jobyard.schemas.catalog import NoWorkload
@@ -46,7 +47,6 @@ from jobyard.schemas.job import (
 from jobyard.store.errors import Conflict, NotFound
 from jobyard.store.fingerprint import forced
 from jobyard.store.jobs import public
-from jobyard.store.paging import Page, empty_page
 from jobyard.workers import enqueue
 
 blp = Blueprint(
@@ -66,9 +66,7 @@ class JobCollection(MethodView):
     @blp.response(200, JobListSchema)
     def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
         """List jobs"""
-        size = args.get("size", services().settings.default_page_size)
-        page = Page(skip=args["skip"], size=size, sort=args["sort"])
-        docs, info = services().store.jobs.list_page(org_name, page, args)
+        docs, info = services().store.jobs.list_page(org_name, requested_page(args), args)
         return {"jobs": [public(d) for d in docs], "pagination_info": info}
 
     @blp.arguments(JobCreateSchema)
@@ -142,12 +140,7 @@ class BaseExperiments(MethodView):
     @blp.response(200, BaseExperimentListSchema)
     def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
         """List the base experiments jobs can start from (the catalog: global and the org's)"""
-        size = args.get("size", services().settings.default_page_size)
-        page = Page(skip=args["skip"], size=size, sort=args["sort"])
-        if args.get("type") == "medical":
-            return {"base_experiments": [], "pagination_info": empty_page(size)}
-        entries, info = services().store.catalog.list_page(org_name, page, args)
-        return {"base_experiments": [e.to_doc() for e in entries], "pagination_info": info}
+        return catalog_page(org_name, args)
 
 
 @blp.route("/jobs:schema")

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from jobyard.api.errors import BadRequest
 from jobyard.api.parser import Blueprint
-from jobyard.api.services import principal, services
+from jobyard.api.services import principal, requested_page, services
 from jobyard.backends.storage.errors import StorageError
 from jobyard.schemas.cloud import normalise
 from jobyard.schemas.common import BulkResultsSchema
@@ -23,7 +23,6 @@ from jobyard.schemas.workspace import (
     WorkspaceWriteSchema,
 )
 from jobyard.store.errors import Conflict, NotFound
-from jobyard.store.paging import Page
 from jobyard.store.workspaces import Workspace
 
 blp = Blueprint(
@@ -32,11 +31,6 @@ blp = Blueprint(
     url_prefix="/api/v2/orgs/<string:org_name>/workspaces",
     description="Cloud storage and compute a team's jobs use",
 )
-
-
-def _page(args: dict[str, Any]) -> Page:
-    size = args.get("size", services().settings.default_page_size)
-    return Page(skip=args["skip"], size=size, sort=args["sort"])
 
 
 def _validated(merged: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +67,7 @@ class WorkspaceCollection(MethodView):
     def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
         """List workspaces"""
         items, info = services().store.workspaces.list(
-            org_name, _page(args), name=args.get("name"), cloud_type=args.get("cloud_type")
+            org_name, requested_page(args), name=args.get("name"), cloud_type=args.get("cloud_type")
         )
         return {"workspaces": items, "pagination_info": info}
 

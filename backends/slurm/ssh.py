@@ -152,12 +152,14 @@ class SshRunner:
         self.sftp_put_many({path: data})
 
     def sftp_put_many(self, files: Mapping[str, bytes]) -> None:
-        """Write each file whole (temp name, then rename) in one SFTP session."""
+        """Write each file whole (temp name, then rename) in one SFTP session, readable by
+        the cluster user only: a batch script and a spec file may hold the job's secrets."""
         with self._sftp() as (sftp, where):
             try:
                 for path, data in files.items():
                     tmp = f"{path}.tmp-{time.monotonic_ns()}"
                     with sftp.open(tmp, "wb") as f:
+                        f.chmod(0o600)
                         f.write(data)
                     sftp.posix_rename(tmp, path)
             except FileNotFoundError as e:
