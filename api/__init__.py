@@ -18,6 +18,7 @@ from jobyard.api import (
     health,
     job_files,
     jobs,
+    workload_templates,
     workspaces,
 )
 from jobyard.api.services import EXTENSION, Services
@@ -40,6 +41,7 @@ BLUEPRINTS = (
     jobs.blp,
     job_files.blp,
     catalog.blp,
+    workload_templates.blp,
 )
 
 

@@ -12,12 +12,18 @@ from flask.views import MethodView
 
 from jobyard.api.auth import admin_required
 from jobyard.api.errors import BadRequest, Refused
+from jobyard.api.listing import matching, requested_page
 from jobyard.api.parser import Blueprint
-from jobyard.api.services import requested_page, services
+from jobyard.api.services import services
 from jobyard.schemas.catalog import GLOBAL, BaseExperiment, EntrySchema, InvalidEntry, load_entry
-from jobyard.schemas.common import Timestamp
-from jobyard.schemas.job import BaseExperimentListArgsSchema, BaseExperimentListSchema
-from jobyard.store.paging import empty_page
+from jobyard.schemas.common import CountSchema, Timestamp
+from jobyard.schemas.job import (
+    BASE_EXPERIMENT_FIELDS,
+    BaseExperimentFilterArgsSchema,
+    BaseExperimentListArgsSchema,
+    BaseExperimentListSchema,
+)
+from jobyard.store.paging import Page, empty_page
 
 blp = Blueprint(
     "catalog",
@@ -66,10 +72,10 @@ def view(entry: BaseExperiment, doc: dict[str, Any]) -> dict[str, Any]:
 
 def catalog_page(org: str, args: dict[str, Any]) -> dict[str, Any]:
     """A page of the entries ``org`` sees (``jobs:list_base_experiments`` too)."""
-    page = requested_page(args)
+    page = requested_page(args, BASE_EXPERIMENT_FIELDS)
     if args.get("type") == "medical":  # seed 001's filter: no jobyard entry is medical
         return {"base_experiments": [], "pagination_info": empty_page(page.size)}
-    entries, info = services().store.catalog.list_page(org, page, args)
+    entries, info = services().store.catalog.list_page(org, page, args.get("read_only"))
     return {"base_experiments": [e.to_doc() for e in entries], "pagination_info": info}
 
 
@@ -110,6 +116,18 @@ class Entries(MethodView):
         entry = _loaded(body, org_name)
         doc = services().store.catalog.create(entry)
         return view(entry, doc)
+
+
+@blp.route("/count")
+class EntryCount(MethodView):
+    @blp.arguments(BaseExperimentFilterArgsSchema, location="query")
+    @blp.response(200, CountSchema)
+    def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
+        """Count the catalog entries matching the list filters"""
+        if args.get("type") == "medical":
+            return {"count": 0}
+        page = Page(match=matching(args, BASE_EXPERIMENT_FIELDS))
+        return {"count": services().store.catalog.count(org_name, page, args.get("read_only"))}
 
 
 @blp.route("/<id:entry_id>")

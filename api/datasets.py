@@ -13,13 +13,16 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from jobyard.api.errors import BadRequest, annotated
+from jobyard.api.listing import matching, requested_page
 from jobyard.api.parser import Blueprint
-from jobyard.api.services import principal, requested_page, services
+from jobyard.api.services import principal, services
 from jobyard.backends.storage import Storage, StorageError
 from jobyard.schemas.cloud import MASK
-from jobyard.schemas.common import BulkResultsSchema
+from jobyard.schemas.common import BulkResultsSchema, CountSchema
 from jobyard.schemas.dataset import (
+    DATASET_FIELDS,
     DATASET_INTENTS,
+    DatasetFilterArgsSchema,
     DatasetIdsSchema,
     DatasetListArgsSchema,
     DatasetListSchema,
@@ -33,6 +36,7 @@ from jobyard.schemas.dataset import (
 )
 from jobyard.store.datasets import INTERNAL, public
 from jobyard.store.errors import Conflict, NotFound
+from jobyard.store.paging import Page
 
 blp = Blueprint(
     "datasets",
@@ -115,13 +119,24 @@ def _merged(current: dict[str, Any], body: dict[str, Any], partial: bool) -> dic
     return loaded
 
 
+@blp.route("/datasets/count")
+class DatasetCount(MethodView):
+    @blp.arguments(DatasetFilterArgsSchema, location="query")
+    @blp.response(200, CountSchema)
+    def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
+        """Count datasets matching the list filters"""
+        page = Page(match=matching(args, DATASET_FIELDS))
+        return {"count": services().store.datasets.count(org_name, page)}
+
+
 @blp.route("/datasets")
 class DatasetCollection(MethodView):
     @blp.arguments(DatasetListArgsSchema, location="query")
     @blp.response(200, DatasetListSchema)
     def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
         """List datasets (filter by name, type, format; sort; page)"""
-        docs, info = services().store.datasets.list_page(org_name, requested_page(args), args)
+        page = requested_page(args, DATASET_FIELDS)
+        docs, info = services().store.datasets.list_page(org_name, page)
         return {"datasets": [public(d) for d in docs], "pagination_info": info}
 
     @blp.arguments(DatasetWriteSchema)

@@ -8,24 +8,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 from flask.views import MethodView
 
-from jobyard.api import accelerators
+from jobyard.api import accelerators, workload_templates
 from jobyard.api.catalog import catalog_page
 from jobyard.api.errors import BadRequest, Missing, Refused
 from jobyard.api.job_files import result_names
 from jobyard.api.jobspec import resume_changes, validated_job
+from jobyard.api.listing import matching, requested_page
 from jobyard.api.parser import Blueprint
-from jobyard.api.services import principal, requested_page, services
+from jobyard.api.services import principal, services
 from jobyard.backends import registry
 from jobyard.backends.base import Capability
 from jobyard.schemas.catalog import NoWorkload
 from jobyard.schemas.checkpoints import epoch_models
-from jobyard.schemas.common import BulkResultsSchema
+from jobyard.schemas.common import BulkResultsSchema, CountSchema
 from jobyard.schemas.events import event_text
 from jobyard.schemas.job import (
     FINAL_STATES,
+    JOB_FIELDS,
     BaseExperimentListArgsSchema,
     BaseExperimentListSchema,
     BulkCancelSchema,
@@ -34,6 +36,7 @@ from jobyard.schemas.job import (
     EventsSchema,
     GpuTypesSchema,
     JobCreateSchema,
+    JobFilterArgsSchema,
     JobIdsSchema,
     JobListArgsSchema,
     JobListSchema,
@@ -47,6 +50,7 @@ from jobyard.schemas.job import (
 from jobyard.store.errors import Conflict, NotFound
 from jobyard.store.fingerprint import forced
 from jobyard.store.jobs import public
+from jobyard.store.paging import Page
 from jobyard.workers import enqueue
 
 blp = Blueprint(
@@ -65,8 +69,9 @@ class JobCollection(MethodView):
     @blp.arguments(JobListArgsSchema, location="query")
     @blp.response(200, JobListSchema)
     def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
-        """List jobs"""
-        docs, info = services().store.jobs.list_page(org_name, requested_page(args), args)
+        """List jobs (TAO's filters and paging, or seed 003's filterBy/search/sortBy)"""
+        page = requested_page(args, JOB_FIELDS)
+        docs, info = services().store.jobs.list_page(org_name, page)
         return {"jobs": [public(d) for d in docs], "pagination_info": info}
 
     @blp.arguments(JobCreateSchema)
@@ -76,9 +81,12 @@ class JobCollection(MethodView):
 
         Validated, stored as Pending and handed to the backend's queue; the
         call returns at once. Specs are checked against the action's schema
-        (see ``jobs:schema``).
+        (see ``jobs:schema``). With ``template_id`` the template's spec is the
+        request and the other fields given override it.
         """
         svc = services()
+        if body.get("template_id"):
+            body = workload_templates.job_request(org_name, request.get_json())
         fields, backend, fingerprint = validated_job(svc, org_name, body)
         doc = svc.store.jobs.create(org_name, principal().user_id, fields, backend, fingerprint)
         enqueue.dispatch(svc.celery, doc["_id"], backend)
@@ -106,6 +114,16 @@ def _delete(org: str, job_id: str) -> dict[str, Any]:
     store.events.delete_job(job_id)
     store.logs.delete_job(job_id)
     return doc
+
+
+@blp.route("/jobs/count")
+class JobCount(MethodView):
+    @blp.arguments(JobFilterArgsSchema, location="query")
+    @blp.response(200, CountSchema)
+    def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
+        """Count jobs matching the list filters"""
+        page = Page(match=matching(args, JOB_FIELDS))
+        return {"count": services().store.jobs.count(org_name, page)}
 
 
 @blp.route("/jobs:cancel")

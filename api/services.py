@@ -16,7 +16,6 @@ from jobyard.api.tokens import Principal, Tokens
 from jobyard.backends.factory import Resources
 from jobyard.schemas.settings import Settings
 from jobyard.store import Store
-from jobyard.store.paging import Page
 
 EXTENSION = "jobyard"
 
@@ -37,12 +36,6 @@ class Services:
 def services(app: Flask | None = None) -> Services:
     found: Services = (app or current_app).extensions[EXTENSION]
     return found
-
-
-def requested_page(args: dict[str, Any]) -> Page:
-    """A list request's ``skip``/``size``/``sort``, with the deployment's default size."""
-    size = args.get("size", services().settings.default_page_size)
-    return Page(skip=args["skip"], size=size, sort=args["sort"])
 
 
 def principal() -> Principal:

@@ -8,13 +8,16 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from jobyard.api.errors import BadRequest
+from jobyard.api.listing import matching, requested_page
 from jobyard.api.parser import Blueprint
-from jobyard.api.services import principal, requested_page, services
+from jobyard.api.services import principal, services
 from jobyard.backends.storage.errors import StorageError
 from jobyard.schemas.cloud import normalise
-from jobyard.schemas.common import BulkResultsSchema
+from jobyard.schemas.common import BulkResultsSchema, CountSchema
 from jobyard.schemas.workspace import (
+    WORKSPACE_FIELDS,
     WorkspaceConfig,
+    WorkspaceFilterArgsSchema,
     WorkspaceIdsSchema,
     WorkspaceListArgsSchema,
     WorkspaceListSchema,
@@ -23,6 +26,7 @@ from jobyard.schemas.workspace import (
     WorkspaceWriteSchema,
 )
 from jobyard.store.errors import Conflict, NotFound
+from jobyard.store.paging import Page
 from jobyard.store.workspaces import Workspace
 
 blp = Blueprint(
@@ -60,15 +64,24 @@ def _check_storage(fields: dict[str, Any], org: str, workspace_id: str = "") -> 
         raise BadRequest(message, {"cloud_specific_details": [message]}) from e
 
 
+@blp.route("/count")
+class WorkspaceCount(MethodView):
+    @blp.arguments(WorkspaceFilterArgsSchema, location="query")
+    @blp.response(200, CountSchema)
+    def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
+        """Count workspaces matching the list filters"""
+        page = Page(match=matching(args, WORKSPACE_FIELDS))
+        return {"count": services().store.workspaces.count(org_name, page)}
+
+
 @blp.route("")
 class WorkspaceCollection(MethodView):
     @blp.arguments(WorkspaceListArgsSchema, location="query")
     @blp.response(200, WorkspaceListSchema)
     def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
         """List workspaces"""
-        items, info = services().store.workspaces.list(
-            org_name, requested_page(args), name=args.get("name"), cloud_type=args.get("cloud_type")
-        )
+        page = requested_page(args, WORKSPACE_FIELDS)
+        items, info = services().store.workspaces.list(org_name, page)
         return {"workspaces": items, "pagination_info": info}
 
     @blp.arguments(WorkspaceWriteSchema)

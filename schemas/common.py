@@ -18,6 +18,9 @@ MAX_OFFSET = 2**53  # byte offsets and sequence numbers: the largest integer JSO
 # the app's 400 naming the field; no stored name is longer than this, so a longer filter
 # could match nothing anyway.
 MAX_NAME_FILTER = 500
+MAX_FILTER_TEXT = 2000  # one filterBy parameter, several comma-separated terms
+MAX_FILTER_PARAMS = 20
+MAX_LIMIT = 500  # seed 003's limit range
 
 # sort parameter -> (field, direction), seed 001's enum
 SORTS: dict[str, tuple[str, int]] = {
@@ -50,11 +53,35 @@ class PaginationInfoSchema(ma.Schema):
     page_index = fields.Integer()
 
 
-class ListArgsSchema(StrictSchema):
-    skip = fields.Integer(load_default=0, validate=validate.Range(0, MAX_SKIP))
-    size = fields.Integer(validate=validate.Range(0, MAX_PAGE_SIZE))
-    sort = fields.String(load_default="date-descending", validate=validate.OneOf(list(SORTS)))
+class QueryArgsSchema(StrictSchema):
+    """What selects documents: seed 003's ``filterBy`` and ``search``, and TAO's ``name``
+    (each collection adds its own TAO filters); ``schemas.listquery`` compiles them."""
+
+    filter_by = fields.List(
+        fields.String(validate=validate.Length(1, MAX_FILTER_TEXT)),
+        data_key="filterBy",
+        validate=validate.Length(max=MAX_FILTER_PARAMS),
+        metadata={"description": "field op value, repeated or comma-separated (seed 003)"},
+    )
+    search = fields.String(validate=validate.Length(1, MAX_NAME_FILTER))
     name = fields.String(validate=validate.Length(max=MAX_NAME_FILTER))
+
+
+class ListArgsSchema(QueryArgsSchema):
+    """A page: TAO's ``skip``/``size``/``sort`` or seed 003's ``offset``/``limit`` and
+    ``sortBy``/``sortOrder`` (one spelling of each per request)."""
+
+    skip = fields.Integer(validate=validate.Range(0, MAX_SKIP))
+    size = fields.Integer(validate=validate.Range(0, MAX_PAGE_SIZE))
+    sort = fields.String(validate=validate.OneOf(list(SORTS)))
+    offset = fields.Integer(validate=validate.Range(0, MAX_SKIP))
+    limit = fields.Integer(validate=validate.Range(1, MAX_LIMIT))
+    sort_by = fields.String(data_key="sortBy", validate=validate.Length(1, 100))
+    sort_order = fields.String(data_key="sortOrder", validate=validate.OneOf(["asc", "desc"]))
+
+
+class CountSchema(ma.Schema):
+    count = fields.Integer(metadata={"description": "Documents the filters match"})
 
 
 class BulkResultSchema(ma.Schema):

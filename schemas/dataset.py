@@ -10,7 +10,14 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from jobyard.schemas.common import ListArgsSchema, PaginationInfoSchema, StrictSchema, Timestamp
+from jobyard.schemas.common import (
+    ListArgsSchema,
+    PaginationInfoSchema,
+    QueryArgsSchema,
+    StrictSchema,
+    Timestamp,
+)
+from jobyard.schemas.listquery import Field, Fields, FieldType
 
 DATASET_TYPES = (
     "bevfusion",
@@ -254,9 +261,31 @@ class DatasetSchema(ma.Schema):
     )
 
 
-class DatasetListArgsSchema(ListArgsSchema):
+class DatasetFilterArgsSchema(QueryArgsSchema):
     format = fields.String(validate=validate.OneOf(FILTER_FORMATS))
     type = fields.String(validate=validate.OneOf(FILTER_TYPES))
+
+
+class DatasetListArgsSchema(DatasetFilterArgsSchema, ListArgsSchema):
+    pass
+
+
+DATASET_FIELDS = Fields(
+    (
+        Field("id", path="_id"),
+        Field("name", search=True, param_op="=@"),
+        Field("description", search=True, sort=False),
+        Field("type", search=True, param_op="=="),
+        Field("format", search=True, param_op="=="),
+        Field("status"),
+        Field("version"),
+        Field("workspace"),
+        Field("user_id"),
+        Field("source_job", path="source_job.job_id"),
+        Field("created_on", FieldType.DATE, aliases=("createdAt",)),
+        Field("last_modified", FieldType.DATE, aliases=("updatedAt",)),
+    )
+)
 
 
 class DatasetListSchema(ma.Schema):

@@ -15,9 +15,11 @@ from jobyard.schemas.common import (
     MAX_OFFSET,
     ListArgsSchema,
     PaginationInfoSchema,
+    QueryArgsSchema,
     StrictSchema,
     Timestamp,
 )
+from jobyard.schemas.listquery import Field, Fields, FieldType
 from jobyard.schemas.staging import scheme_problem
 
 
@@ -276,8 +278,12 @@ class AutomlSettingsSchema(StrictSchema):
 
 
 class JobCreateSchema(StrictSchema):
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
+    kind = fields.String(validate=validate.OneOf(KINDS), metadata={"description": "Required"})
+    action = fields.String(validate=validate.OneOf(ACTIONS), metadata={"description": "Required"})
+    template_id = fields.String(
+        validate=ID,
+        metadata={"description": "Start from a workload template; the other fields override"},
+    )
     name = fields.String(load_default="", validate=validate.Length(max=500))
     description = fields.String(load_default="", validate=validate.Length(max=1000))
     network_arch = fields.String(
@@ -315,6 +321,16 @@ class JobCreateSchema(StrictSchema):
     checkpoint_epoch_number = EpochNumber(
         metadata={"description": "The epoch for from_epoch_number (an integer)"}
     )
+
+    @ma.validates_schema
+    def _required(self, data: dict[str, Any], partial: Any = None, **_: Any) -> None:
+        """``kind`` and ``action`` may come from the template instead."""
+        if partial or data.get("template_id"):
+            return
+        missing = {k: ["Missing data for required field."] for k in ("kind", "action")}
+        missing = {k: v for k, v in missing.items() if k not in data}
+        if missing:
+            raise ma.ValidationError(missing)
 
     @ma.validates_schema(skip_on_field_errors=True)
     def _checkpoint(self, data: dict[str, Any], **_: Any) -> None:
@@ -366,11 +382,40 @@ class EpochNumbersSchema(ma.Schema):
     )
 
 
-class JobListArgsSchema(ListArgsSchema):
+class JobFilterArgsSchema(QueryArgsSchema):
     kind = fields.String(validate=validate.OneOf(KINDS))
     action = fields.String(validate=validate.OneOf(ACTIONS))
     status = fields.String(validate=validate.OneOf([s.value for s in JobState]))
     network_arch = fields.String(validate=NETWORK_ARCH)
+
+
+class JobListArgsSchema(JobFilterArgsSchema, ListArgsSchema):
+    pass
+
+
+# what filterBy, search and sortBy know of a job (schemas.listquery)
+JOB_FIELDS = Fields(
+    (
+        Field("id", path="_id"),
+        Field("name", search=True, param_op="=@"),
+        Field("description", search=True, sort=False),
+        Field("status", choices=tuple(s.value for s in JobState), param_op="=="),
+        Field("kind", choices=KINDS, param_op="=="),
+        Field("action", choices=ACTIONS, search=True, param_op="=="),
+        Field("network_arch", search=True, param_op="=="),
+        Field("backend"),
+        Field("user_id"),
+        Field("workspace"),
+        Field("parent_job_id"),
+        Field("template_id"),
+        Field("created_on", FieldType.DATE, aliases=("createdAt",)),
+        Field("last_modified", FieldType.DATE, aliases=("updatedAt",)),
+        Field("started_on", FieldType.DATE),
+        Field("finished_on", FieldType.DATE),
+        Field("timeout_minutes", FieldType.NUMBER),
+        Field("run", FieldType.NUMBER),
+    )
+)
 
 
 class DetailedStatusSchema(ma.Schema):
@@ -443,6 +488,8 @@ class JobSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "The dataset version a dataset job's results became"},
     )
+    template_id = fields.String(metadata={"description": "The template it was created from"})
+    template_version = fields.Integer(metadata={"description": "That template's version"})
 
 
 class JobListSchema(ma.Schema):
@@ -502,7 +549,7 @@ class BaseExperimentListSchema(ma.Schema):
     pagination_info = fields.Nested(PaginationInfoSchema)
 
 
-class BaseExperimentListArgsSchema(ListArgsSchema):
+class BaseExperimentFilterArgsSchema(QueryArgsSchema):
     """Seed 001's filters of the experiments list, and the catalog's own."""
 
     network_arch = fields.String(validate=NETWORK_ARCH)
@@ -512,6 +559,25 @@ class BaseExperimentListArgsSchema(ListArgsSchema):
         metadata={"description": "seed 001's filter; every jobyard entry is vision"},
     )
     read_only = fields.Boolean()
+
+
+class BaseExperimentListArgsSchema(BaseExperimentFilterArgsSchema, ListArgsSchema):
+    pass
+
+
+BASE_EXPERIMENT_FIELDS = Fields(
+    (
+        Field("id", path="_id"),
+        Field("name", search=True, param_op="=@"),
+        Field("network_arch", search=True, param_op="=="),
+        Field("kind", choices=KINDS, param_op="=="),
+        Field("scope"),
+        Field("builtin", FieldType.BOOL),
+        Field("version", FieldType.NUMBER),
+        Field("created_on", FieldType.DATE, aliases=("createdAt",)),
+        Field("last_modified", FieldType.DATE, aliases=("updatedAt",)),
+    )
+)
 
 
 class JobIdsSchema(StrictSchema):

@@ -10,7 +10,14 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from jobyard.schemas.cloud import CLOUD_TYPES, NOT_SUPPORTED, validate_details
-from jobyard.schemas.common import ListArgsSchema, PaginationInfoSchema, StrictSchema, Timestamp
+from jobyard.schemas.common import (
+    ListArgsSchema,
+    PaginationInfoSchema,
+    QueryArgsSchema,
+    StrictSchema,
+    Timestamp,
+)
+from jobyard.schemas.listquery import Field, Fields, FieldType
 
 CLOUD_TYPE_CHOICES = sorted(CLOUD_TYPES)
 
@@ -82,8 +89,24 @@ class WorkspaceSchema(ma.Schema):
     )
 
 
-class WorkspaceListArgsSchema(ListArgsSchema):
+class WorkspaceFilterArgsSchema(QueryArgsSchema):
     cloud_type = fields.String(validate=validate.OneOf(CLOUD_TYPE_CHOICES))
+
+
+class WorkspaceListArgsSchema(WorkspaceFilterArgsSchema, ListArgsSchema):
+    pass
+
+
+WORKSPACE_FIELDS = Fields(
+    (
+        Field("id", path="_id"),
+        Field("name", search=True, param_op="=@"),
+        Field("cloud_type", choices=tuple(CLOUD_TYPE_CHOICES), search=True, param_op="=="),
+        Field("user_id"),
+        Field("created_on", FieldType.DATE, aliases=("createdAt",)),
+        Field("last_modified", FieldType.DATE, aliases=("updatedAt",)),
+    )
+)
 
 
 class WorkspaceListSchema(ma.Schema):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -27,7 +26,7 @@ from jobyard.schemas.catalog import GLOBAL, BaseExperiment, NoWorkload, load_ent
 from jobyard.schemas.job import ACTIVE_STATES
 from jobyard.store.errors import Conflict, NotFound
 from jobyard.store.guard import guarded
-from jobyard.store.paging import Page, fetch_page
+from jobyard.store.paging import Page, count, fetch_page
 from jobyard.store.timeutil import utcnow
 from jobyard.workloads.catalog import reference_entries
 
@@ -148,18 +147,19 @@ class Catalog:
         return docs
 
     def list_page(
-        self, org: str, page: Page, filters: Mapping[str, Any]
+        self, org: str, page: Page, read_only: bool | None = None
     ) -> tuple[list[BaseExperiment], dict[str, int]]:
-        query: Doc = self._visible(org)
-        for key in ("network_arch", "kind"):
-            if filters.get(key):
-                query[key] = filters[key]
-        if filters.get("read_only") is not None:
-            query["scope"] = GLOBAL if filters["read_only"] else org
-        if filters.get("name"):
-            query["name"] = {"$regex": re.escape(filters["name"])}
-        docs, info = fetch_page(self._coll, query, page)
+        docs, info = fetch_page(self._coll, self._listed(org, read_only), page)
         return [_entry(d) for d in docs], info
+
+    def count(self, org: str, page: Page, read_only: bool | None = None) -> int:
+        return count(self._coll, page.query(self._listed(org, read_only)))
+
+    def _listed(self, org: str, read_only: bool | None) -> Doc:
+        """What an org's list shows: ``read_only`` (seed 001) picks global or own entries."""
+        if read_only is None:
+            return self._visible(org)
+        return {"scope": GLOBAL if read_only else org}
 
     def for_job(self, job: Mapping[str, Any]) -> BaseExperiment:
         """The entry a job runs: the one it names by id, else the first of its network_arch

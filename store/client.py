@@ -3,10 +3,12 @@ collection. Indexes are created at start-up; every index is idempotent."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from jobyard.store.accounts import Accounts
 from jobyard.store.backups import Backups
@@ -18,21 +20,54 @@ from jobyard.store.guard import guarded
 from jobyard.store.jobs import Jobs
 from jobyard.store.logs import Logs
 from jobyard.store.operations import Operations
+from jobyard.store.templates import Templates
 from jobyard.store.uploads import Uploads
 from jobyard.store.workspaces import Workspaces
+
+
+def _listed(*keys: str) -> IndexModel:
+    """An index for a list's filter and sort: the org, the keys, then the ``_id``
+    tie-break (``schemas.listquery.sort_spec``), so the page comes off the index in order.
+    All ascending: a sort's keys share one direction, which MongoDB reads either way (and
+    SecantusDB misses range matches on a descending compound key before ``_id``)."""
+    return IndexModel([("org", ASCENDING), *((k, ASCENDING) for k in keys), ("_id", ASCENDING)])
+
+
+def _id_indexable(db: Database[dict[str, Any]]) -> bool:
+    """Whether the server can hold ``_id`` in a compound index. nx-27017 creates such an
+    index and then refuses every insert ("JSON path error near '_id'"), so there the
+    list indexes go without their tie-break and the server sorts ties itself."""
+    probe = db[f"index_probe_{uuid.uuid4().hex}"]
+    try:
+        probe.create_index([("a", ASCENDING), ("_id", ASCENDING)])
+        probe.insert_one({"a": 1})
+        return True
+    except PyMongoError:
+        return False
+    finally:
+        probe.drop()
+
+
+def _fitted(index: IndexModel, keep_id: bool) -> IndexModel:
+    keys = list(index.document["key"].items())
+    if keep_id or len(keys) < 2 or keys[-1][0] != "_id":
+        return index
+    options = {k: v for k, v in index.document.items() if k not in ("key", "name")}
+    return IndexModel(keys[:-1], **options)
+
 
 INDEXES: dict[str, list[IndexModel]] = {
     "users": [IndexModel([("org", ASCENDING), ("name", ASCENDING)], unique=True)],
     "api_keys": [IndexModel([("org", ASCENDING), ("user_id", ASCENDING)])],
     "workspaces": [
         IndexModel([("org", ASCENDING), ("fingerprint", ASCENDING)], unique=True),
-        IndexModel([("org", ASCENDING), ("created_on", DESCENDING)]),
-        IndexModel([("org", ASCENDING), ("name", ASCENDING)]),
+        _listed("created_on"),
+        _listed("name"),
     ],
     "datasets": [
         IndexModel([("org", ASCENDING), ("fingerprint", ASCENDING)], unique=True),
-        IndexModel([("org", ASCENDING), ("created_on", DESCENDING)]),
-        IndexModel([("org", ASCENDING), ("name", ASCENDING)]),
+        _listed("created_on"),
+        _listed("name"),
     ],
     "catalog": [
         IndexModel(
@@ -40,11 +75,23 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("scope", ASCENDING), ("created_on", DESCENDING)]),
     ],
+    "templates": [
+        IndexModel([("owner", ASCENDING), ("name", ASCENDING)], unique=True),
+        IndexModel([("owner", ASCENDING), ("created_on", DESCENDING)]),
+        IndexModel(
+            [("owner", ASCENDING), ("workload_type", ASCENDING), ("created_on", DESCENDING)]
+        ),
+    ],
+    "template_versions": [IndexModel([("template_id", ASCENDING)])],
     "job_uploads": [IndexModel([("job_id", ASCENDING)])],
     "jobs": [
         IndexModel([("org", ASCENDING), ("fingerprint", ASCENDING)], unique=True),
-        IndexModel([("org", ASCENDING), ("created_on", DESCENDING)]),
-        IndexModel([("org", ASCENDING), ("status", ASCENDING)]),
+        # the list grammar's common filters and sorts (README "List queries")
+        _listed("created_on"),
+        _listed("status", "created_on"),
+        _listed("network_arch", "created_on"),
+        _listed("name"),
+        _listed("last_modified"),
         IndexModel([("org", ASCENDING), ("parent_job_id", ASCENDING)]),
         IndexModel([("catalog_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("active", ASCENDING), ("backend", ASCENDING)]),
@@ -69,6 +116,7 @@ class Store:
         self.cipher = cipher
         self.accounts = Accounts(db)
         self.catalog = Catalog(db)
+        self.templates = Templates(db)
         self.workspaces = Workspaces(db, cipher)
         self.datasets = Datasets(db, cipher)
         self.operations = Operations(db)
@@ -79,8 +127,9 @@ class Store:
         self.backups = Backups(db, cipher.key_text, self.ensure_indexes)
 
     def ensure_indexes(self) -> None:
+        keep_id = _id_indexable(self.db)
         for name, indexes in INDEXES.items():
-            self.db[name].create_indexes(indexes)
+            self.db[name].create_indexes([_fitted(i, keep_id) for i in indexes])
         self.jobs.backfill_active()
         self.catalog.seed()
 

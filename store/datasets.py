@@ -7,7 +7,6 @@ workspace credentials and shown masked.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -24,7 +23,7 @@ from jobyard.store.crypto import Cipher
 from jobyard.store.errors import Conflict, Duplicate, NotFound
 from jobyard.store.fingerprint import fingerprint, forced
 from jobyard.store.guard import guarded
-from jobyard.store.paging import Page, fetch_page
+from jobyard.store.paging import Page, count, fetch_page
 from jobyard.store.timeutil import utcnow
 
 Doc = dict[str, Any]
@@ -151,16 +150,11 @@ class Datasets:
         value = self._cipher.decrypt(doc["secrets_enc"]).get("client_secret")
         return str(value) if value else None
 
-    def list_page(
-        self, org: str, page: Page, filters: Mapping[str, Any]
-    ) -> tuple[list[Doc], dict[str, int]]:
-        query: Doc = {"org": org}
-        for key in ("type", "format"):
-            if filters.get(key):
-                query[key] = filters[key]
-        if filters.get("name"):
-            query["name"] = {"$regex": re.escape(filters["name"])}
-        return fetch_page(self._coll, query, page)
+    def list_page(self, org: str, page: Page) -> tuple[list[Doc], dict[str, int]]:
+        return fetch_page(self._coll, {"org": org}, page)
+
+    def count(self, org: str, page: Page) -> int:
+        return count(self._coll, page.query({"org": org}))
 
     def replace(self, org: str, dataset_id: str, fields: Mapping[str, Any], status: str) -> Doc:
         """Store the whole new state of a dataset (PUT, or PATCH after merging)."""

@@ -8,7 +8,6 @@ are never shown to clients; ``public()`` is the wire view.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +23,7 @@ from jobyard.store.crypto import Cipher
 from jobyard.store.errors import Conflict, Duplicate, NotFound
 from jobyard.store.guard import guarded
 from jobyard.store.jobdoc import new_job, next_run, state
-from jobyard.store.paging import Page, fetch_page
+from jobyard.store.paging import Page, count, fetch_page
 from jobyard.store.timeutil import utcnow
 
 Doc = dict[str, Any]
@@ -107,14 +106,11 @@ class Jobs:
             raise NotFound("job", job_id)
         return doc
 
-    def list_page(self, org: str, page: Page, filters: Mapping[str, Any]) -> tuple[list[Doc], Any]:
-        query: Doc = {"org": org}
-        for key in ("kind", "action", "status", "network_arch"):
-            if filters.get(key):
-                query[key] = filters[key]
-        if filters.get("name"):
-            query["name"] = {"$regex": re.escape(filters["name"])}
-        return fetch_page(self._coll, query, page)
+    def list_page(self, org: str, page: Page) -> tuple[list[Doc], dict[str, int]]:
+        return fetch_page(self._coll, {"org": org}, page)
+
+    def count(self, org: str, page: Page) -> int:
+        return count(self._coll, page.query({"org": org}))
 
     def record_output_dataset(self, job_id: str, dataset_id: str) -> None:
         self._coll.update_one({"_id": job_id}, {"$set": {"output_dataset_id": dataset_id}})

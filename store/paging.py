@@ -1,29 +1,41 @@
-"""Skip/size/sort for every list endpoint, with TAO's ``pagination_info``."""
+"""One page of any collection: the filter and sort ``schemas.listquery`` compiled, skip and
+size, with TAO's ``pagination_info``."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo.collection import Collection
 
-from jobyard.schemas.common import SORTS
+NEWEST_FIRST = (("created_on", -1), ("_id", -1))
 
 
 @dataclass(frozen=True)
 class Page:
     skip: int = 0
     size: int = 100
-    sort: str = "date-descending"
+    sort: tuple[tuple[str, int], ...] = NEWEST_FIRST
+    match: Mapping[str, Any] = field(default_factory=dict)
+
+    def query(self, scope: Mapping[str, Any]) -> dict[str, Any]:
+        """The page's filter within ``scope`` (the org's documents): one ``$and`` only when
+        both constrain the same field, so the plain form stays what the indexes match."""
+        if not self.match:
+            return dict(scope)
+        if set(scope).isdisjoint(self.match):
+            return {**scope, **self.match}
+        return {"$and": [dict(scope), dict(self.match)]}
 
 
 def fetch_page(
-    collection: Collection[dict[str, Any]], query: dict[str, Any], page: Page
+    collection: Collection[dict[str, Any]], scope: Mapping[str, Any], page: Page
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    key, direction = SORTS[page.sort]
+    query = page.query(scope)
     total = count(collection, query)
-    cursor = collection.find(query).sort([(key, direction), ("_id", direction)])
+    cursor = collection.find(query).sort(list(page.sort))
     docs = list(cursor.skip(page.skip).limit(page.size)) if page.size else []
     info = {
         "total_records": total,

@@ -7,7 +7,6 @@ credentials in ``secrets_enc`` (Fernet). Reads return a ``Workspace`` whose
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from jobyard.store.crypto import Cipher
 from jobyard.store.errors import Conflict, Duplicate, NotFound
 from jobyard.store.fingerprint import fingerprint, forced
 from jobyard.store.guard import guarded
-from jobyard.store.paging import Page, fetch_page
+from jobyard.store.paging import Page, count, fetch_page
 from jobyard.store.timeutil import utcnow
 
 
@@ -223,17 +222,9 @@ class Workspaces:
         cursor = self._coll.find(query, fields).sort([("created_on", 1), ("_id", 1)])
         return [(str(doc["cloud_type"]), str(doc["_id"])) for doc in cursor]
 
-    def list(
-        self,
-        org: str,
-        page: Page,
-        name: str | None = None,
-        cloud_type: str | None = None,
-    ) -> tuple[list[Workspace], dict[str, int]]:
-        query: dict[str, Any] = {"org": org}
-        if name:
-            query["name"] = {"$regex": re.escape(name)}
-        if cloud_type:
-            query["cloud_type"] = cloud_type
-        docs, info = fetch_page(self._coll, query, page)
+    def list(self, org: str, page: Page) -> tuple[list[Workspace], dict[str, int]]:
+        docs, info = fetch_page(self._coll, {"org": org}, page)
         return [self._to_model(d) for d in docs], info
+
+    def count(self, org: str, page: Page) -> int:
+        return count(self._coll, page.query({"org": org}))

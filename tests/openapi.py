@@ -147,7 +147,7 @@ def names_field(errors: Any, keys: list[str]) -> bool:
 
 
 def create_resources(session: Any, name: str = "w") -> dict[str, str]:
-    """A workspace, a dataset and a (Pending) job of the session's org, all called
+    """A workspace, a dataset, a (Pending) job and a template of the session's org, all called
     ``name``: path values that let every operation get past its lookups. No worker runs,
     so nothing but the API changes them."""
     workspace = session.call("POST", "workspaces", json={"name": name, "cloud_type": "local"})
@@ -170,9 +170,17 @@ def create_resources(session: Any, name: str = "w") -> dict[str, str]:
         },
     )
     assert job.status_code == 201, job.json
+    template = session.call(
+        "POST",
+        "workload-templates/trainings",
+        json={"meta": {"name": name}, "spec": {"kind": "experiment", "action": "train"}},
+    )
+    assert template.status_code == 202, template.json
     return {
         "org_name": session.org,
         "workspace_id": workspace.json["id"],
         "dataset_id": dataset.json["id"],
         "job_id": job.json["id"],
+        "template_id": template.json["meta"]["id"],
+        "kind": "trainings",
     }

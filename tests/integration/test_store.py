@@ -73,7 +73,7 @@ def test_fetch_page_reports_pagination_info(store):
     coll.insert_many(
         [{"_id": str(i), "name": f"n{i:02d}", "created_on": float(i)} for i in range(25)]
     )
-    docs, info = fetch_page(coll, {}, Page(skip=20, size=10, sort="date-ascending"))
+    docs, info = fetch_page(coll, {}, Page(skip=20, size=10, sort=(("created_on", 1), ("_id", 1))))
     assert [d["_id"] for d in docs] == [str(i) for i in range(20, 25)]
     assert info == {"total_records": 25, "total_pages": 3, "page_size": 10, "page_index": 2}
 

@@ -43,7 +43,8 @@ def _noop(_):
 
 @pytest.fixture
 def seeded(store):
-    """Two orgs with users, keys, workspaces (with secrets), datasets and binary logs."""
+    """Two orgs with users, keys, workspaces (with secrets), datasets, binary logs and a
+    template with an older version."""
     for org in ("acme", "other"):
         user = store.accounts.ensure_user(org, "alice", is_admin=True)
         store.accounts.create_key(user)
@@ -59,6 +60,9 @@ def seeded(store):
         dataset = {"name": "d", "type": "vlm", "format": "default", "client_secret": "hush"}
         store.datasets.create(org, user.id, dataset, "starting", False)
         store.logs.append(f"job-{org}", org, 1, 0, b"\x00binary log\xff")
+        spec = {"spec": {"kind": "experiment", "action": "train"}}
+        made = store.templates.create(org, "alice", "training", {"name": "t"}, spec)
+        store.templates.update(made, {"name": "t", "description": "v2"}, spec, "alice")
     return store
 
 
@@ -222,7 +226,12 @@ def test_backup_wipe_restore_gives_back_every_document_and_downloads_work(
     assert seen["artifacts"]["prefix"] == f"results/{job_id}" and seen["artifacts"]["complete"]
     keys = [o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]]
     assert f"results/{job_id}/model_best.npz" in keys
+    template = {"meta": {"name": "t"}, "spec": {"kind": "experiment", "action": "train"}}
+    made = admin.call("POST", "workload-templates/trainings", json=template).json
+    changed = {"meta": {"description": "v2"}}
+    admin.call("PATCH", f"workload-templates/trainings/{made['meta']['id']}", json=changed)
     before = snapshot(store.db)
+    assert before["templates"] and before["template_versions"]
 
     started = admin.call(
         "POST",
