@@ -5,6 +5,7 @@ admin must not change what every other org runs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
@@ -12,11 +13,11 @@ from flask.views import MethodView
 
 from jobyard.api.auth import admin_required
 from jobyard.api.errors import BadRequest, Refused
-from jobyard.api.listing import matching, requested_page
+from jobyard.api.listing import count_route, requested_page
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import services
 from jobyard.schemas.catalog import GLOBAL, BaseExperiment, EntrySchema, InvalidEntry, load_entry
-from jobyard.schemas.common import CountSchema, Timestamp
+from jobyard.schemas.common import Timestamp
 from jobyard.schemas.job import (
     BASE_EXPERIMENT_FIELDS,
     BaseExperimentFilterArgsSchema,
@@ -118,16 +119,20 @@ class Entries(MethodView):
         return view(entry, doc)
 
 
-@blp.route("/count")
-class EntryCount(MethodView):
-    @blp.arguments(BaseExperimentFilterArgsSchema, location="query")
-    @blp.response(200, CountSchema)
-    def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
-        """Count the catalog entries matching the list filters"""
-        if args.get("type") == "medical":
-            return {"count": 0}
-        page = Page(match=matching(args, BASE_EXPERIMENT_FIELDS))
-        return {"count": services().store.catalog.count(org_name, page, args.get("read_only"))}
+def _count(org: str, page: Page, args: Mapping[str, Any]) -> int:
+    if args.get("type") == "medical":  # as in catalog_page
+        return 0
+    return services().store.catalog.count(org, page, args.get("read_only"))
+
+
+count_route(
+    blp,
+    "/count",
+    BaseExperimentFilterArgsSchema,
+    BASE_EXPERIMENT_FIELDS,
+    "base experiments",
+    _count,
+)
 
 
 @blp.route("/<id:entry_id>")

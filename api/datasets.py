@@ -13,12 +13,12 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from jobyard.api.errors import BadRequest, annotated
-from jobyard.api.listing import matching, requested_page
+from jobyard.api.listing import count_route, requested_page
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import principal, services
 from jobyard.backends.storage import Storage, StorageError
 from jobyard.schemas.cloud import MASK
-from jobyard.schemas.common import BulkResultsSchema, CountSchema
+from jobyard.schemas.common import BulkResultsSchema
 from jobyard.schemas.dataset import (
     DATASET_FIELDS,
     DATASET_INTENTS,
@@ -36,7 +36,6 @@ from jobyard.schemas.dataset import (
 )
 from jobyard.store.datasets import INTERNAL, public
 from jobyard.store.errors import Conflict, NotFound
-from jobyard.store.paging import Page
 
 blp = Blueprint(
     "datasets",
@@ -119,14 +118,14 @@ def _merged(current: dict[str, Any], body: dict[str, Any], partial: bool) -> dic
     return loaded
 
 
-@blp.route("/datasets/count")
-class DatasetCount(MethodView):
-    @blp.arguments(DatasetFilterArgsSchema, location="query")
-    @blp.response(200, CountSchema)
-    def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
-        """Count datasets matching the list filters"""
-        page = Page(match=matching(args, DATASET_FIELDS))
-        return {"count": services().store.datasets.count(org_name, page)}
+count_route(
+    blp,
+    "/datasets/count",
+    DatasetFilterArgsSchema,
+    DATASET_FIELDS,
+    "datasets",
+    lambda org, page, _: services().store.datasets.count(org, page),
+)
 
 
 @blp.route("/datasets")

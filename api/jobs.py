@@ -16,14 +16,14 @@ from jobyard.api.catalog import catalog_page
 from jobyard.api.errors import BadRequest, Missing, Refused
 from jobyard.api.job_files import result_names
 from jobyard.api.jobspec import resume_changes, validated_job
-from jobyard.api.listing import matching, requested_page
+from jobyard.api.listing import count_route, requested_page
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import principal, services
 from jobyard.backends import registry
 from jobyard.backends.base import Capability
 from jobyard.schemas.catalog import NoWorkload
 from jobyard.schemas.checkpoints import epoch_models
-from jobyard.schemas.common import BulkResultsSchema, CountSchema
+from jobyard.schemas.common import BulkResultsSchema
 from jobyard.schemas.events import event_text
 from jobyard.schemas.job import (
     FINAL_STATES,
@@ -50,7 +50,6 @@ from jobyard.schemas.job import (
 from jobyard.store.errors import Conflict, NotFound
 from jobyard.store.fingerprint import forced
 from jobyard.store.jobs import public
-from jobyard.store.paging import Page
 from jobyard.workers import enqueue
 
 blp = Blueprint(
@@ -86,7 +85,7 @@ class JobCollection(MethodView):
         """
         svc = services()
         if body.get("template_id"):
-            body = workload_templates.job_request(org_name, request.get_json())
+            body = workload_templates.job_request(org_name, request.get_json(force=True))
         fields, backend, fingerprint = validated_job(svc, org_name, body)
         doc = svc.store.jobs.create(org_name, principal().user_id, fields, backend, fingerprint)
         enqueue.dispatch(svc.celery, doc["_id"], backend)
@@ -116,14 +115,14 @@ def _delete(org: str, job_id: str) -> dict[str, Any]:
     return doc
 
 
-@blp.route("/jobs/count")
-class JobCount(MethodView):
-    @blp.arguments(JobFilterArgsSchema, location="query")
-    @blp.response(200, CountSchema)
-    def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
-        """Count jobs matching the list filters"""
-        page = Page(match=matching(args, JOB_FIELDS))
-        return {"count": services().store.jobs.count(org_name, page)}
+count_route(
+    blp,
+    "/jobs/count",
+    JobFilterArgsSchema,
+    JOB_FIELDS,
+    "jobs",
+    lambda org, page, _: services().store.jobs.count(org, page),
+)
 
 
 @blp.route("/jobs:cancel")

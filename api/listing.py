@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import marshmallow as ma
+from flask.views import MethodView
+
 from jobyard.api.errors import BadRequest
+from jobyard.api.parser import Blueprint
 from jobyard.api.services import services
 from jobyard.schemas import listquery
-from jobyard.schemas.common import SORTS
+from jobyard.schemas.common import SORTS, CountSchema
 from jobyard.schemas.listquery import Fields, QueryError
 from jobyard.store.paging import NEWEST_FIRST, Page
 
@@ -59,3 +63,23 @@ def requested_page(args: Mapping[str, Any], table: Fields, default_size: int | N
     )
     skip = args.get("offset", args.get("skip", 0))
     return Page(skip=skip, size=size, sort=sort, match=matching(args, table))
+
+
+Counter = Callable[[str, Page, Mapping[str, Any]], int]
+
+
+def count_route(
+    blp: Blueprint, path: str, args: type[ma.Schema], table: Fields, what: str, counter: Counter
+) -> None:
+    """``GET <list>/count`` (seed 003's shape, ``{"count": N}``) for a list: the same
+    filters as the list, no paging. ``counter(org, page, args)`` asks the store."""
+
+    class Count(MethodView):
+        @blp.arguments(args, location="query")
+        @blp.response(200, CountSchema)
+        def get(self, query: dict[str, Any], org_name: str) -> dict[str, Any]:
+            return {"count": counter(org_name, Page(match=matching(query, table)), query)}
+
+    Count.get.__doc__ = f"Count {what} matching the list filters"
+    Count.__name__ = Count.__qualname__ = f"Count{what.title().replace(' ', '')}"
+    blp.route(path)(Count)

@@ -18,11 +18,10 @@ from flask.views import MethodView
 
 from jobyard.api.errors import ApiError, BadRequest, Forbidden
 from jobyard.api.jobspec import validated_job
-from jobyard.api.listing import matching, requested_page
+from jobyard.api.listing import count_route, requested_page
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import Services, principal, services
 from jobyard.schemas.catalog import NoWorkload
-from jobyard.schemas.common import CountSchema
 from jobyard.schemas.job import JobCreateSchema
 from jobyard.schemas.workload_template import (
     KINDS,
@@ -41,7 +40,6 @@ from jobyard.schemas.workload_template import (
     spec_schema,
 )
 from jobyard.store.errors import NotFound, StoreError
-from jobyard.store.paging import Page
 from jobyard.store.templates import GLOBAL_OWNER, body_of
 
 blp = Blueprint(
@@ -205,14 +203,14 @@ class AllTemplates(MethodView):
         return _list(org_name, args, None)
 
 
-@blp.route("/count")
-class CountTemplates(MethodView):
-    @blp.arguments(TemplateFilterArgsSchema, location="query")
-    @blp.response(200, CountSchema)
-    def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
-        """Count templates matching the list filters"""
-        page = Page(match=matching(args, TEMPLATE_FIELDS))
-        return {"count": services().store.templates.count(org_name, page)}
+count_route(
+    blp,
+    "/count",
+    TemplateFilterArgsSchema,
+    TEMPLATE_FIELDS,
+    "templates",
+    lambda org, page, _: services().store.templates.count(org, page),
+)
 
 
 @blp.route(f"/{TEMPLATE_ID}")

@@ -8,12 +8,12 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from jobyard.api.errors import BadRequest
-from jobyard.api.listing import matching, requested_page
+from jobyard.api.listing import count_route, requested_page
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import principal, services
 from jobyard.backends.storage.errors import StorageError
 from jobyard.schemas.cloud import normalise
-from jobyard.schemas.common import BulkResultsSchema, CountSchema
+from jobyard.schemas.common import BulkResultsSchema
 from jobyard.schemas.workspace import (
     WORKSPACE_FIELDS,
     WorkspaceConfig,
@@ -26,7 +26,6 @@ from jobyard.schemas.workspace import (
     WorkspaceWriteSchema,
 )
 from jobyard.store.errors import Conflict, NotFound
-from jobyard.store.paging import Page
 from jobyard.store.workspaces import Workspace
 
 blp = Blueprint(
@@ -64,14 +63,14 @@ def _check_storage(fields: dict[str, Any], org: str, workspace_id: str = "") -> 
         raise BadRequest(message, {"cloud_specific_details": [message]}) from e
 
 
-@blp.route("/count")
-class WorkspaceCount(MethodView):
-    @blp.arguments(WorkspaceFilterArgsSchema, location="query")
-    @blp.response(200, CountSchema)
-    def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
-        """Count workspaces matching the list filters"""
-        page = Page(match=matching(args, WORKSPACE_FIELDS))
-        return {"count": services().store.workspaces.count(org_name, page)}
+count_route(
+    blp,
+    "/count",
+    WorkspaceFilterArgsSchema,
+    WORKSPACE_FIELDS,
+    "workspaces",
+    lambda org, page, _: services().store.workspaces.count(org, page),
+)
 
 
 @blp.route("")

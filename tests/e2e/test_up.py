@@ -126,3 +126,38 @@ def test_readme_own_code_section_runs_as_written(jobyard_up, tmp_path):
     assert lines[-1] == json.dumps(
         [f"model_epoch_{e:03d}.pt" for e in range(1, 5)], separators=(",", ":")
     )
+
+
+def test_readme_templates_and_list_queries_run_as_written(jobyard_up, tmp_path):
+    script = readme_block("walkthrough") + readme_block("templates") + readme_block("list-queries")
+    out = run_bash(script, jobyard_up.env(), cwd=tmp_path)
+    objects = [json.loads(chunk) for chunk in _json_values(out)]
+    made = next(o for o in objects if isinstance(o, dict) and "runnable" in o and "epochs" in o)
+    assert made["runnable"] == {"value": True, "reasons": []} and made["epochs"] == 20
+    job = next(o for o in objects if isinstance(o, dict) and "template_version" in o)
+    assert job["template_id"] == made["id"] and job["template_version"] == 1, out
+    assert job["epochs"] == 20
+    old = next(o for o in objects if isinstance(o, dict) and o.get("meta", {}).get("version") == 1)
+    assert old["spec"]["timeout_minutes"] == 120  # version 1, before the PATCH cleared it
+    assert {"count": 1} in objects
+    assert out.rstrip().endswith(
+        "operator =@ does not apply to date field created_on; use ==, !=, <=, >="
+    )
+
+
+def _json_values(text: str) -> list[str]:
+    """The JSON documents in a script's output, one after another."""
+    decoder = json.JSONDecoder()
+    found, i = [], 0
+    while i < len(text):
+        if text[i] in "{[":
+            try:
+                _, end = decoder.raw_decode(text, i)
+            except json.JSONDecodeError:
+                i += 1
+                continue
+            found.append(text[i:end])
+            i = end
+        else:
+            i += 1
+    return found
