@@ -1,5 +1,6 @@
 """The ``jobyard`` command: ``up`` (everything on one machine), ``api``,
-``worker``, ``beat`` (the parts, for real deployments) and ``admin``."""
+``worker``, ``beat`` (the parts, for real deployments) and ``admin``; and for people,
+``login``, ``jobs``, ``workspaces``, ``datasets`` (``jobyard.client.commands``)."""
 
 from __future__ import annotations
 
@@ -421,7 +422,26 @@ def parser() -> argparse.ArgumentParser:
         if action == "backup":
             cmd.add_argument("--only-org", help="dump this org only (default: everything)")
         cmd.set_defaults(func=cmd_maintenance)
+    _client_commands(sub)
     return p
+
+
+def _client_commands(sub: Any) -> None:
+    """The client commands need the ``client`` extra (requests, rich); without it they
+    say how to get it rather than being unknown."""
+    try:
+        from jobyard.client import commands
+    except ImportError as e:
+        missing = str(e)
+
+        def explain(_: argparse.Namespace) -> int:
+            print(f"jobyard: {missing}; pip install 'jobyard[client]'", file=sys.stderr)
+            return 2
+
+        for name in ("login", "jobs", "workspaces", "datasets"):
+            sub.add_parser(name, help="(needs jobyard[client])").set_defaults(func=explain)
+        return
+    commands.register(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

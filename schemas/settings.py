@@ -274,7 +274,10 @@ class Settings:
         return self.mongo_uri is None or self.redis_url is None
 
 
-_VARIABLES = {PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
+# the client's own (``jobyard.client.config``): where a person's CLI points, not settings
+# of a server, but set in the same shells
+CLIENT_VARIABLES = {"JOBYARD_URL", "JOBYARD_CLIENT_CONFIG"}
+_VARIABLES = {PREFIX + f.name.upper() for f in dataclasses.fields(Settings)} | CLIENT_VARIABLES
 
 
 def documentation() -> list[tuple[str, str, str]]:
