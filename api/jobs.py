@@ -21,6 +21,7 @@ from jobyard.api.parser import Blueprint
 from jobyard.api.services import principal, services
 from jobyard.backends import registry
 from jobyard.backends.base import Capability
+from jobyard.schemas import metrics
 from jobyard.schemas.catalog import NoWorkload
 from jobyard.schemas.checkpoints import epoch_models
 from jobyard.schemas.common import BulkResultsSchema
@@ -31,6 +32,8 @@ from jobyard.schemas.job import (
     BaseExperimentListArgsSchema,
     BaseExperimentListSchema,
     BulkCancelSchema,
+    CompareArgsSchema,
+    CompareSchema,
     EpochNumbersSchema,
     EventArgsSchema,
     EventsSchema,
@@ -42,6 +45,8 @@ from jobyard.schemas.job import (
     JobListSchema,
     JobSchema,
     LogArgsSchema,
+    MetricArgsSchema,
+    MetricsSchema,
     PauseSchema,
     ResumeSchema,
     SchemaArgsSchema,
@@ -368,6 +373,63 @@ class JobLogs(MethodView):
         response = Response(data, mimetype="text/plain")
         response.headers["X-Next-Offset"] = str(next_offset)
         return response
+
+
+@blp.route("/jobs/<id:job_id>:metrics")
+class JobMetrics(MethodView):
+    @blp.arguments(MetricArgsSchema, location="query")
+    @blp.response(200, MetricsSchema)
+    def get(self, args: dict[str, Any], org_name: str, job_id: str) -> dict[str, Any]:
+        """The job's curves (``type=scalar``: metric -> variant -> x, y, t, run over every
+        run, downsampled to ``max_points`` keeping each bucket's min and max), or its
+        ``plot`` / ``vector`` events (seed 004's shapes)"""
+        store = services().store
+        store.jobs.get(org_name, job_id)  # 404 for another org's job
+        kind = args["type"]
+        events = store.events.of_type(org_name, [job_id], kind)
+        out: dict[str, Any] = {"job_id": job_id, "type": kind}
+        if kind == "scalar":
+            found = metrics.curves(
+                events, args["max_points"], args.get("metric"), args.get("variant")
+            )
+            out["metrics"] = found
+        else:
+            out["events"] = metrics.attached(events, kind, args.get("metric"))
+        return out
+
+
+@blp.route("/jobs:compare")
+class CompareJobs(MethodView):
+    @blp.arguments(CompareArgsSchema, location="query")
+    @blp.response(200, CompareSchema)
+    def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
+        """One metric of several jobs side by side (``job_ids=a,b,c&metric=accuracy``)"""
+        ids = list(dict.fromkeys(i.strip() for i in args["job_ids"].split(",") if i.strip()))
+        if not 1 <= len(ids) <= 20:
+            raise BadRequest("give 1 to 20 job_ids", {"job_ids": ["1 to 20, comma-separated"]})
+        store = services().store
+        jobs = [store.jobs.get(org_name, job_id) for job_id in ids]  # 404 names the first
+        events = store.events.of_type(org_name, ids, "scalar")
+        by_job: dict[str, list[dict[str, Any]]] = {}
+        for event in events:
+            by_job.setdefault(event["job_id"], []).append(event)
+        rows = []
+        for job in jobs:
+            found = metrics.curves(
+                by_job.get(job["_id"], []), args["max_points"], args["metric"], args.get("variant")
+            )
+            rows.append(
+                {
+                    "id": job["_id"],
+                    "name": job.get("name", ""),
+                    "status": job["status"],
+                    "variants": found.get(args["metric"], {}),
+                    "last_metrics": (job.get("last_metrics") or {}).get(
+                        metrics.key(args["metric"]), {}
+                    ),
+                }
+            )
+        return {"metric": args["metric"], "jobs": rows}
 
 
 @blp.route("/jobs/<id:job_id>:events")

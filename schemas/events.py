@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobyard.schemas.metrics import fold_last_metrics
+
 MAX_MESSAGE = 2000
 SERIES_LIMIT = 10_000  # points kept per graphical metric
 
@@ -85,16 +87,22 @@ class Summary:
 
     details: dict[str, Any] = field(default_factory=dict)  # job_details.<key> -> value
     series: dict[str, list[list[float]]] = field(default_factory=dict)  # metric -> [x, y]
+    # last_metrics.<metric>.<variant> -> its summary, for the curves the events changed
+    last_metrics: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 def summarize(
-    events: Iterable[Mapping[str, Any]], kpi: Iterable[Mapping[str, Any]] | None = None
+    events: Iterable[Mapping[str, Any]],
+    kpi: Iterable[Mapping[str, Any]] | None = None,
+    last_metrics: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> Summary:
     """Fold status events into ``job_details``: progress, ``categorical`` and ``stats`` from
     the newest event carrying them, ``kpi`` merged metric by metric over the job's ``kpi``
     so far (a TAO epoch line with only ``train_loss`` keeps the last ``val_mAP``),
-    ``graphical`` points per epoch, ``detailed_status`` from the newest."""
-    out = Summary()
+    ``graphical`` points per epoch, ``detailed_status`` from the newest; ``scalar`` events
+    move their curves' ``last_metrics`` on from the job's."""
+    events = list(events)
+    out = Summary(last_metrics=fold_last_metrics(last_metrics or {}, events))
     known = {str(k["metric"]): k["value"] for k in kpi or () if "metric" in k}
     merged = dict(known)
     last: Mapping[str, Any] | None = None
@@ -196,6 +204,11 @@ def event_text(event: Mapping[str, Any]) -> str:
         return (
             f"Iteration {event.get('iteration')} - {event.get('metric')}/"
             f"{event.get('variant')}: {event.get('value')}"
+        )
+    if event.get("type") == "plot":
+        return (
+            f"Plot {event.get('metric')}/{event.get('variant')} "
+            f"at iteration {event.get('iteration')}"
         )
     if isinstance(epoch, int) and metrics and event.get("status") == "RUNNING":
         parts = [f"{k}: {v:.4g}" if _number(v) else f"{k}: {v}" for k, v in metrics.items()]

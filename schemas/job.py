@@ -20,6 +20,8 @@ from jobyard.schemas.common import (
     Timestamp,
 )
 from jobyard.schemas.listquery import Field, Fields, FieldType
+from jobyard.schemas.metrics import EVENT_TYPES, STATS
+from jobyard.schemas.metrics import MAX_POINTS as METRIC_POINTS
 from jobyard.schemas.staging import scheme_problem
 
 
@@ -393,6 +395,10 @@ class JobListArgsSchema(JobFilterArgsSchema, ListArgsSchema):
     pass
 
 
+# sortBy=last_metrics.accuracy.val.max: a curve's summary (schemas.metrics.STATS)
+LAST_METRIC = re.compile(
+    r"last_metrics\.[A-Za-z0-9_-]{1,100}\.[A-Za-z0-9_-]{1,100}\.(?:" + "|".join(STATS) + ")"
+)
 # what filterBy, search and sortBy know of a job (schemas.listquery)
 JOB_FIELDS = Fields(
     (
@@ -414,7 +420,8 @@ JOB_FIELDS = Fields(
         Field("finished_on", FieldType.DATE),
         Field("timeout_minutes", FieldType.NUMBER),
         Field("run", FieldType.NUMBER),
-    )
+    ),
+    patterns=((LAST_METRIC, FieldType.NUMBER, "last_metrics.<metric>.<variant>.<stat>"),),
 )
 
 
@@ -488,6 +495,12 @@ class JobSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "The dataset version a dataset job's results became"},
     )
+    last_metrics = fields.Dict(
+        metadata={
+            "description": "metric -> variant -> first, last, min, max, mean, count, "
+            "min_iteration, max_iteration of its scalar curve, kept at ingest"
+        }
+    )
     template_id = fields.String(metadata={"description": "The template it was created from"})
     template_version = fields.Integer(metadata={"description": "That template's version"})
 
@@ -508,6 +521,42 @@ class EventArgsSchema(StrictSchema):
     run = fields.Integer(validate=validate.Range(1, MAX_RUNS))
     after_seq = fields.Integer(validate=validate.Range(0, MAX_OFFSET))
     detailed = fields.Boolean(load_default=False)
+
+
+class MetricArgsSchema(StrictSchema):
+    type = fields.String(load_default="scalar", validate=validate.OneOf(EVENT_TYPES))
+    metric = fields.String(validate=validate.Length(1, 200))
+    variant = fields.String(validate=validate.Length(1, 200))
+    max_points = fields.Integer(
+        load_default=2000,
+        validate=validate.Range(2, METRIC_POINTS),
+        metadata={
+            "description": "points per curve at most; longer ones keep each bucket's min and max"
+        },
+    )
+
+
+class MetricsSchema(ma.Schema):
+    job_id = fields.String()
+    type = fields.String()
+    metrics = fields.Dict(metadata={"description": "scalar: metric -> variant -> {x, y, t, run}"})
+    events = fields.List(fields.Dict(), metadata={"description": "plot and vector events"})
+
+
+class CompareArgsSchema(StrictSchema):
+    job_ids = fields.String(
+        required=True,
+        validate=validate.Length(1, 20 * 37),
+        metadata={"description": "comma-separated, at most 20"},
+    )
+    metric = fields.String(required=True, validate=validate.Length(1, 200))
+    variant = fields.String(validate=validate.Length(1, 200))
+    max_points = fields.Integer(load_default=2000, validate=validate.Range(2, METRIC_POINTS))
+
+
+class CompareSchema(ma.Schema):
+    metric = fields.String()
+    jobs = fields.List(fields.Dict())
 
 
 class EventsSchema(ma.Schema):

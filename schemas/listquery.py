@@ -74,6 +74,8 @@ class Fields:
     """A collection's table; adding a filterable field is one ``Field`` line."""
 
     fields: tuple[Field, ...]
+    # families of fields named by a pattern (``last_metrics.<metric>.<variant>.<stat>``)
+    patterns: tuple[tuple[re.Pattern[str], FieldType, str], ...] = ()  # (pattern, type, label)
     by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -82,8 +84,11 @@ class Fields:
 
     def get(self, name: str, param: str) -> Field:
         found = self.by_name.get(name)
+        for pattern, kind, _ in self.patterns:
+            if found is None and pattern.fullmatch(name):
+                found = Field(name, kind)
         if found is None:
-            known = ", ".join(sorted(self.by_name))
+            known = ", ".join([*sorted(self.by_name), *(label for *_, label in self.patterns)])
             raise QueryError(param, f"unknown field {name!r}; fields: {known}")
         return found
 

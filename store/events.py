@@ -73,6 +73,16 @@ class Events:
         )
         return list(cursor.limit(limit))
 
+    def of_type(self, org: str, job_ids: list[str], kind: str) -> list[dict[str, Any]]:
+        """One kind of event (``scalar``, ``plot`` ...) of some jobs, in run and seq order,
+        without the fields curves do not need."""
+        query: dict[str, Any] = {"org": org, "job_id": {"$in": job_ids}, "type": kind}
+        fields = {"_id": 0, "org": 0, "message": 0}
+        cursor = self._coll.find(query, fields).sort(
+            [("job_id", ASCENDING), ("run", ASCENDING), ("seq", ASCENDING)]
+        )
+        return list(cursor)
+
     def trim(self, job_id: str, keep: int) -> int:
         """Drop the oldest events beyond ``keep`` for one job."""
         if count(self._coll, {"job_id": job_id}) <= keep:

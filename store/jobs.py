@@ -451,6 +451,8 @@ def advance_update(
     changes: Doc = {f"offsets.{k}": v for k, v in offsets.items()}
     changes["log_bytes"] = log_bytes
     changes.update({f"job_details.{k}": v for k, v in summary.details.items()})
+    for metric, variants in summary.last_metrics.items():
+        changes.update({f"last_metrics.{metric}.{v}": stats for v, stats in variants.items()})
     update: Doc = {"$set": changes, "$inc": {"events_stored": new_events}}
     if summary.series:
         # x and y as two arrays of numbers: nested arrays do not survive every

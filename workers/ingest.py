@@ -80,7 +80,11 @@ def ingest(
             "status_lines": job["offsets"].get("status_lines", 0) + item.read.lines,
             "log": job["offsets"]["log"] + size,
         }
-        summary = summarize(item.read.events, (job.get("job_details") or {}).get("kpi"))
+        summary = summarize(
+            item.read.events,
+            (job.get("job_details") or {}).get("kpi"),
+            job.get("last_metrics") or {},
+        )
         log_bytes, new_events = job["log_bytes"] + size, len(item.read.events)
         result.advances[job["_id"]] = advance_update(job, offsets, log_bytes, summary, new_events)
         folded[job["_id"]] = _fold(job, offsets, log_bytes, summary)
@@ -99,6 +103,11 @@ def _fold(
     details = copy.deepcopy(dict(job.get("job_details") or {}))
     details.update(summary.details)
     after["job_details"] = details
+    if summary.last_metrics:
+        metrics = copy.deepcopy(dict(job.get("last_metrics") or {}))
+        for metric, variants in summary.last_metrics.items():
+            metrics.setdefault(metric, {}).update(variants)
+        after["last_metrics"] = metrics
     return after
 
 

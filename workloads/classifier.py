@@ -107,7 +107,22 @@ def run_evaluate(ctx: Context, spec: dict[str, Any]) -> int:
     )
     message = f"evaluated {len(labels)} samples: accuracy={accuracy:.4f} loss={loss:.4f}"
     ctx.log(message)
-    ctx.status.status("SUCCESS", message, kpi={"accuracy": accuracy, "loss": loss})
+    classes = [str(c) for c in data.CLASSES]
+    figure = {
+        "data": [{"type": "heatmap", "z": confusion.tolist(), "x": classes, "y": classes}],
+        "layout": {
+            "title": "confusion matrix",
+            "xaxis": {"title": "predicted"},
+            "yaxis": {"title": "actual"},
+        },
+    }
+    ctx.status.plot("confusion_matrix", "val", int(meta.get("epoch") or 0), figure)
+    ctx.status.status(
+        "SUCCESS",
+        message,
+        kpi={"accuracy": accuracy, "loss": loss},
+        categorical={"per_class_accuracy": per_class},
+    )
     return EXIT_SUCCESS
 
 

@@ -73,6 +73,14 @@ class StatusWriter:
             raise ValueError(f"unknown status {status!r}")
         return self.write("status", {"status": status, "message": message, **fields})
 
+    def plot(
+        self, metric: str, variant: str, iteration: int, figure: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A ClearML-style plot event: a Plotly figure as JSON text in ``plot_str``."""
+        text = json.dumps(jsonable(figure), allow_nan=False)
+        fields = {"metric": metric, "variant": variant, "iteration": iteration, "plot_str": text}
+        return self.write("plot", fields)
+
     def scalar(
         self, metric: str, variant: str, iteration: int, value: float, message: str = ""
     ) -> dict[str, Any]:
