@@ -117,6 +117,7 @@ def _delete(org: str, job_id: str) -> dict[str, Any]:
     doc = store.jobs.delete(org, job_id)
     store.events.delete_job(job_id)
     store.logs.delete_job(job_id)
+    store.curves.delete_job(job_id)
     return doc
 
 
@@ -386,14 +387,13 @@ class JobMetrics(MethodView):
         store = services().store
         store.jobs.get(org_name, job_id)  # 404 for another org's job
         kind = args["type"]
-        events = store.events.of_type(org_name, [job_id], kind)
         out: dict[str, Any] = {"job_id": job_id, "type": kind}
         if kind == "scalar":
-            found = metrics.curves(
-                events, args["max_points"], args.get("metric"), args.get("variant")
-            )
-            out["metrics"] = found
+            docs = store.curves.for_jobs(org_name, [job_id], args["times"])
+            which = (args.get("metric"), args.get("variant"))
+            out["metrics"] = metrics.curves(docs, args["max_points"], *which)
         else:
+            events = store.events.of_type(org_name, [job_id], kind)
             out["events"] = metrics.attached(events, kind, args.get("metric"))
         return out
 
@@ -409,24 +409,21 @@ class CompareJobs(MethodView):
             raise BadRequest("give 1 to 20 job_ids", {"job_ids": ["1 to 20, comma-separated"]})
         store = services().store
         jobs = [store.jobs.get(org_name, job_id) for job_id in ids]  # 404 names the first
-        events = store.events.of_type(org_name, ids, "scalar")
         by_job: dict[str, list[dict[str, Any]]] = {}
-        for event in events:
-            by_job.setdefault(event["job_id"], []).append(event)
+        for doc in store.curves.for_jobs(org_name, ids):
+            by_job.setdefault(doc["job_id"], []).append(doc)
+        which = (args["metric"], args.get("variant"))
         rows = []
         for job in jobs:
-            found = metrics.curves(
-                by_job.get(job["_id"], []), args["max_points"], args["metric"], args.get("variant")
-            )
+            found = metrics.curves(by_job.get(job["_id"], []), args["max_points"], *which)
+            stats = metrics.matching(job.get("last_metrics") or {}, *which)
             rows.append(
                 {
                     "id": job["_id"],
                     "name": job.get("name", ""),
                     "status": job["status"],
-                    "variants": found.get(args["metric"], {}),
-                    "last_metrics": (job.get("last_metrics") or {}).get(
-                        metrics.key(args["metric"]), {}
-                    ),
+                    "variants": {v: c for curves in found.values() for v, c in curves.items()},
+                    "last_metrics": stats,
                 }
             )
         return {"metric": args["metric"], "jobs": rows}

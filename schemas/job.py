@@ -527,6 +527,9 @@ class MetricArgsSchema(StrictSchema):
     type = fields.String(load_default="scalar", validate=validate.OneOf(EVENT_TYPES))
     metric = fields.String(validate=validate.Length(1, 200))
     variant = fields.String(validate=validate.Length(1, 200))
+    times = fields.Boolean(
+        load_default=False, metadata={"description": "also each point's time (t)"}
+    )
     max_points = fields.Integer(
         load_default=2000,
         validate=validate.Range(2, METRIC_POINTS),

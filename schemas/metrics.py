@@ -93,37 +93,48 @@ def downsample(points: list[tuple[float, float, float | None]], max_points: int)
 
 
 def curves(
-    events: Iterable[Mapping[str, Any]],
+    docs: Iterable[Mapping[str, Any]],
     max_points: int,
     metric: str | None = None,
     variant: str | None = None,
 ) -> dict[str, dict[str, dict[str, list[Any]]]]:
-    """metric -> variant -> {"x": iterations, "y": values, "t": times, "run": runs}, over
-    every run in order, each curve downsampled to ``max_points``. ``metric`` also takes
-    TAO's joined name: ``val_accuracy`` is variant ``val`` of ``accuracy``."""
-    points: dict[tuple[str, str], list[tuple[float, float, float | None, int]]] = {}
-    for event in scalars(events):
-        m, v = str(event["metric"]), str(event.get("variant") or event["metric"])
-        if metric and metric not in (m, f"{v}_{m}"):
-            continue
-        if variant and v != variant:
-            continue
-        iteration = event.get("iteration")
-        x = float(iteration) if _number(iteration) else float(event.get("seq") or 0)
-        points.setdefault((m, v), []).append(
-            (x, float(event["value"]), event.get("ts"), int(event.get("run", 1)))
-        )
+    """metric -> variant -> {"x": iterations, "y": values, "t": times (when the documents
+    have them), "run": runs} from
+    curve documents (``store.curves``: one per metric and variant, every run in order),
+    each downsampled to ``max_points``. ``metric`` also takes TAO's joined name:
+    ``val_accuracy`` is variant ``val`` of ``accuracy``."""
     out: dict[str, dict[str, dict[str, list[Any]]]] = {}
-    for (m, v), found in sorted(points.items()):
-        runs = {(p[0], p[1], p[2]): p[3] for p in found}
-        kept = downsample([(p[0], p[1], p[2]) for p in found], max_points)
-        out.setdefault(m, {})[v] = {
-            "x": [int(p[0]) if float(p[0]).is_integer() else p[0] for p in kept],
-            "y": [p[1] for p in kept],
-            "t": [p[2] for p in kept],
-            "run": [runs[p] for p in kept],
-        }
+    for doc in docs:
+        m, v = str(doc["metric"]), str(doc["variant"])
+        if not _wanted(metric, variant, m, v):
+            continue
+        times = doc.get("t") or [None] * len(doc["x"])
+        rows = list(zip(doc["x"], doc["y"], times, doc["run"], strict=True))
+        runs = {(x, y, t): r for x, y, t, r in rows}
+        kept = downsample([(x, y, t) for x, y, t, _ in rows], max_points)
+        curve = {"x": [p[0] for p in kept], "y": [p[1] for p in kept]}
+        if doc.get("t"):
+            curve["t"] = [p[2] for p in kept]
+        curve["run"] = [runs[p] for p in kept]
+        out.setdefault(m, {})[v] = curve
     return out
+
+
+def _wanted(metric: str | None, variant: str | None, m: str, v: str) -> bool:
+    """``metric`` names a curve's metric, or TAO's joined ``<variant>_<metric>``."""
+    return (not metric or metric in (m, f"{v}_{m}")) and (not variant or v == variant)
+
+
+def matching(
+    last_metrics: Mapping[str, Mapping[str, Any]], metric: str | None, variant: str | None
+) -> dict[str, Any]:
+    """variant -> stats of the curves ``metric`` (and ``variant``) name."""
+    return {
+        v: stats
+        for m, variants in last_metrics.items()
+        for v, stats in variants.items()
+        if _wanted(metric and key(metric), variant and key(variant), m, v)
+    }
 
 
 def attached(events: Iterable[Mapping[str, Any]], kind: str, metric: str | None) -> list[Any]:

@@ -14,6 +14,7 @@ from jobyard.store.accounts import Accounts
 from jobyard.store.backups import Backups
 from jobyard.store.catalog import Catalog
 from jobyard.store.crypto import Cipher
+from jobyard.store.curves import Curves
 from jobyard.store.datasets import Datasets
 from jobyard.store.events import Events
 from jobyard.store.guard import guarded
@@ -102,6 +103,7 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("org", ASCENDING), ("job_id", ASCENDING), ("run", ASCENDING), ("seq", ASCENDING)]
         ),
     ],
+    "job_curves": [IndexModel([("org", ASCENDING), ("job_id", ASCENDING)])],
     "job_logs": [IndexModel([("org", ASCENDING), ("job_id", ASCENDING), ("pos", ASCENDING)])],
     "maintenance_ops": [
         IndexModel([("org", ASCENDING), ("workspace", ASCENDING), ("created_on", DESCENDING)])
@@ -122,6 +124,7 @@ class Store:
         self.operations = Operations(db)
         self.jobs = Jobs(db)
         self.events = Events(db)
+        self.curves = Curves(db)
         self.logs = Logs(db)
         self.uploads = Uploads(db)
         self.backups = Backups(db, cipher.key_text, self.ensure_indexes)

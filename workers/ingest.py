@@ -64,6 +64,7 @@ def ingest(
         if read.consumed or output.log:
             pending.append(_Advance(job, read, output.log))
     ctx.store.events.ingest_many(events)
+    ctx.store.curves.append_many(events)
     chunks = [
         (a.job["_id"], a.job["org"], a.job["run"], a.job["log_bytes"], a.log)
         for a in pending

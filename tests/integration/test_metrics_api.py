@@ -27,7 +27,7 @@ def test_curves_last_metrics_compare_and_the_confusion_matrix(login, worker, sto
     until_status(s, first, "Done")
     until_status(s, second, "Done")
 
-    got = s.call("GET", f"jobs/{first}:metrics").json
+    got = s.call("GET", f"jobs/{first}:metrics?times=true").json
     assert set(got["metrics"]) == {"loss", "accuracy"}
     val = got["metrics"]["accuracy"]["val"]
     raw = [

@@ -175,3 +175,26 @@ def test_recording_an_uploaded_file_again_replaces_its_record(store):
     store.uploads.record("j1", "acme", "small.json", 1, 1.0)
     assert store.uploads.uploaded("j1") == {"model.npz": (12, 2.0), "small.json": (1, 1.0)}
     assert store.db["job_uploads"].count_documents({"job_id": "j1"}) == 2
+
+
+def test_curves_take_each_scalar_once_when_a_batch_is_read_again(store):
+    def scalar(seq, value):
+        return {
+            "seq": seq,
+            "type": "scalar",
+            "metric": "loss",
+            "variant": "val",
+            "iteration": seq,
+            "value": value,
+            "ts": 1.0 * seq,
+        }
+
+    first = [scalar(1, 0.9), scalar(2, 0.8)]
+    assert store.curves.append_many([("j1", "acme", 1, first)]) == 2
+    assert store.curves.append_many([("j1", "acme", 1, first)]) == 0  # a crash, re-read
+    assert store.curves.append_many([("j1", "acme", 1, [*first, scalar(3, 0.7)])]) == 1
+    assert store.curves.append_many([("j1", "acme", 2, [scalar(1, 0.6)])]) == 1  # a resume
+    (doc,) = store.curves.for_jobs("acme", ["j1"])
+    assert doc["x"] == [1, 2, 3, 1] and doc["y"] == [0.9, 0.8, 0.7, 0.6]
+    assert doc["run"] == [1, 1, 1, 2]
+    assert store.curves.for_jobs("globex", ["j1"]) == []

@@ -63,11 +63,27 @@ def test_downsampling_keeps_the_ends_and_each_buckets_extremes():
     assert metrics.downsample(points[:50], 100) == points[:50]
 
 
+def _doc(metric, variant, points):
+    return {
+        "metric": metric,
+        "variant": variant,
+        "x": [p[0] for p in points],
+        "y": [p[1] for p in points],
+        "t": [None] * len(points),
+        "run": [p[2] for p in points],
+    }
+
+
 def test_curves_follow_runs_and_filter_by_tao_names():
-    events = [scalar("accuracy", "val", i, i / 10, run=1 + (i > 3)) for i in range(1, 7)]
-    events += [scalar("loss", "train", i, 1 / i) for i in range(1, 7)]
-    found = metrics.curves(events, 1000)
+    docs = [
+        _doc("accuracy", "val", [(i, i / 10, 1 + (i > 3)) for i in range(1, 7)]),
+        _doc("loss", "train", [(i, 1 / i, 1) for i in range(1, 7)]),
+    ]
+    found = metrics.curves(docs, 1000)
     assert set(found) == {"accuracy", "loss"}
     assert found["accuracy"]["val"]["run"] == [1, 1, 1, 2, 2, 2]
-    assert metrics.curves(events, 1000, metric="val_accuracy") == {"accuracy": found["accuracy"]}
-    assert metrics.curves(events, 1000, metric="loss", variant="val") == {}
+    assert metrics.curves(docs, 1000, metric="val_accuracy") == {"accuracy": found["accuracy"]}
+    assert metrics.curves(docs, 1000, metric="loss", variant="val") == {}
+    stats = {"accuracy": {"val": {"max": 1}, "train": {"max": 2}}}
+    assert metrics.matching(stats, "val_accuracy", None) == {"val": {"max": 1}}
+    assert metrics.matching(stats, "accuracy", None) == stats["accuracy"]
