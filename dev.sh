@@ -31,6 +31,9 @@ system_packages() {
   command -v munged >/dev/null 2>&1 || missing+=(munge)
   [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
   command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+  # the dashboard's browser test drives Debian's Chromium through its ChromeDriver
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -40,7 +43,23 @@ system_packages() {
   fi
 }
 
+dashboard() {
+  # The web dashboard (ui/) is built by npm into api/ui, which the package ships; rebuilt
+  # when a source is newer than the build.
+  local built=api/ui/index.html
+  if [ -f "$built" ] && [ -z "$(find ui/src ui/index.html ui/package.json ui/package-lock.json \
+      ui/vite.config.js -newer "$built" 2>/dev/null | head -1)" ]; then
+    return
+  fi
+  if command -v npm >/dev/null 2>&1; then
+    (cd ui && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent build >/dev/null)
+  else
+    echo "warning: npm not found: the dashboard (/ui/) is not built" >&2
+  fi
+}
+
 setup() {
+  dashboard
   if [ ! -x .venv/bin/python ]; then
     "$(python_bin)" -m venv .venv
   fi

@@ -18,6 +18,7 @@ from jobyard.api import (
     health,
     job_files,
     jobs,
+    ui,
     workload_templates,
     workspaces,
 )
@@ -98,6 +99,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
     api.register_converter(IdConverter, lambda _: {"type": "string", "pattern": IdConverter.regex})
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    app.register_blueprint(ui.blp)  # plain Flask: files, not API operations
     app.before_request(auth.require_token)
     return app
 

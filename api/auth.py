@@ -34,6 +34,8 @@ PUBLIC_ENDPOINTS = frozenset(
         "api-docs.openapi_swagger_ui",
         "api-docs.openapi_redoc",
         "static",
+        "ui.index",  # the dashboard's files: no data, the page asks the API for it
+        "ui.asset",
     }
 )
 

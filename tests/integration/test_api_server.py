@@ -146,3 +146,14 @@ def test_a_long_name_filter_is_the_apps_400_naming_it(api):
     assert "name" in _error_shape(status, headers, body, 400)["errors"]
     status, _, body = api.request("/api/v2/orgs/acme/jobs?name=" + "x" * 500, auth)
     assert status == 200, body
+
+
+def test_the_dashboard_files_are_public_and_locked_down(client):
+    with client.get("/ui/") as page:
+        assert page.status_code == 200, page.data  # ./dev.sh builds it before the tests
+        assert b'id="page"' in page.data and b"<script>" not in page.data
+        policy = page.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy
+        assert page.headers["X-Frame-Options"] == "DENY"
+    with client.get("/ui/assets/nope.js") as missing:
+        assert missing.status_code == 404 and missing.json["error_code"] == 404
