@@ -11,7 +11,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeGuard
 
 STATS = ("first", "last", "min", "max", "mean", "count", "min_iteration", "max_iteration")
-EVENT_TYPES = ("scalar", "plot", "vector")
+EVENT_TYPES = ("scalar", "plot", "vector", "log")
+# what each kind of event carries besides metric, variant and iteration (seed 004)
+PAYLOAD = {"plot": ("plot_str",), "vector": ("values",), "log": ("level", "msg")}
 MAX_POINTS = 10_000
 _UNSAFE = re.compile(r"[.$\x00]")
 
@@ -138,9 +140,9 @@ def matching(
 
 
 def attached(events: Iterable[Mapping[str, Any]], kind: str, metric: str | None) -> list[Any]:
-    """Plot or vector events as ClearML returns them: metric, variant, iteration and the
-    payload (``plot_str`` for plots, ``values`` for vectors)."""
-    payload = "plot_str" if kind == "plot" else "values"
+    """Plot, vector or log events as ClearML returns them: metric, variant, iteration and
+    the payload (``plot_str`` for plots, ``values`` for vectors, ``level`` and ``msg`` for
+    logs)."""
     return [
         {
             "metric": e.get("metric"),
@@ -148,7 +150,7 @@ def attached(events: Iterable[Mapping[str, Any]], kind: str, metric: str | None)
             "iteration": e.get("iteration"),
             "run": e.get("run"),
             "ts": e.get("ts"),
-            payload: e.get(payload),
+            **{field: e.get(field) for field in PAYLOAD[kind]},
         }
         for e in events
         if e.get("type") == kind and (not metric or e.get("metric") == metric)

@@ -87,3 +87,18 @@ def test_curves_follow_runs_and_filter_by_tao_names():
     stats = {"accuracy": {"val": {"max": 1}, "train": {"max": 2}}}
     assert metrics.matching(stats, "val_accuracy", None) == {"val": {"max": 1}}
     assert metrics.matching(stats, "accuracy", None) == stats["accuracy"]
+
+
+def test_plot_vector_and_log_events_keep_their_payloads():
+    events = [
+        {"type": "plot", "metric": "cm", "variant": "val", "iteration": 3, "plot_str": "{}"},
+        {"type": "vector", "metric": "hist", "variant": "w", "iteration": 3, "values": [1, 2]},
+        {"type": "log", "level": "warning", "msg": "lr too high", "iteration": 4},
+        {"type": "scalar", "metric": "loss", "variant": "val", "iteration": 3, "value": 1.0},
+    ]
+    (plot,) = metrics.attached(events, "plot", None)
+    assert plot["plot_str"] == "{}" and plot["metric"] == "cm"
+    assert metrics.attached(events, "vector", "hist")[0]["values"] == [1, 2]
+    (log,) = metrics.attached(events, "log", None)
+    assert (log["level"], log["msg"], log["iteration"]) == ("warning", "lr too high", 4)
+    assert metrics.attached(events, "plot", "other") == []
