@@ -176,6 +176,7 @@ def _ready(api_url: str) -> bool:
 def _greet(settings: Settings, api_url: str, logs: Path) -> None:
     store = _connect(settings)
     lines = [f"jobyard is up: {api_url}  (OpenAPI: {api_url}/openapi.json, logs: {logs})"]
+    lines.append(f"Dashboard: {api_url.removesuffix('/api/v2')}/ui/")
     if not store.accounts.org_exists("demo"):
         user = store.accounts.ensure_user("demo", "admin", is_admin=True)
         key = store.accounts.create_key(user)
@@ -189,6 +190,9 @@ def _greet(settings: Settings, api_url: str, logs: Path) -> None:
             '  TOKEN=$(curl -s -X POST $BASE_URL/login -d \'{"ngc_key": "\'$NGC_API_KEY\'", '
             '"ngc_org_name": "demo"}\' | jq -r .token)',
             f'  curl -s $BASE_URL/orgs/demo/jobs/{job_id}:events -H "Authorization: Bearer $TOKEN"',
+            "or in the dashboard (sign in with org demo and that key), or with the CLI:",
+            f"  jobyard login --url $BASE_URL --key $NGC_API_KEY --org demo && "
+            f"jobyard jobs watch {job_id}",
         ]
     lines += ["", "More keys:  jobyard admin create-key --org ORG [--admin]", "Stop:  Ctrl-C"]
     print("\n".join(lines), flush=True)
