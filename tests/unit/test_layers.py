@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
-OURS = ("api", "backends", "schemas", "store", "workers", "workloads", "cli", "embedded")
+OURS = ("api", "backends", "schemas", "store", "workers", "workloads", "client", "cli", "embedded")
 THIRD_PARTY_FRAMEWORKS = {"flask", "flask_smorest", "celery", "kombu", "pymongo", "bson"}
 # Concrete backend packages: the API reaches compute and storage only through the
 # factory, the registry and the abstract interfaces.
@@ -34,6 +34,8 @@ TABLE: dict[str, tuple[set[str], set[str]]] = {
     "store": ({"schemas", "workloads"}, {"flask", "flask_smorest", "celery", "kombu"}),
     "workers": ({"schemas", "store", "backends", "workloads"}, {"flask", "flask_smorest"}),
     "api": ({"schemas", "store", "backends", "workers"}, set()),
+    # the SDK and the people's CLI: a client of the REST API, nothing of the server's
+    "client": ({"schemas"}, THIRD_PARTY_FRAMEWORKS),
 }
 
 
