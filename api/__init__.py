@@ -18,6 +18,7 @@ from jobyard.api import (
     health,
     job_files,
     jobs,
+    observe,
     ui,
     workload_templates,
     workspaces,
@@ -100,6 +101,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(ui.blp)  # plain Flask: files, not API operations
+    observe.install(app, log_access=settings.log_format == "json")
     app.before_request(auth.require_token)
     return app
 

@@ -34,11 +34,14 @@ def _settings(**overrides: Any) -> Settings:
 def cmd_api(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
+    settings = runtime.with_secrets(_settings(host=args.host, port=args.port))
+    if settings.metrics_port:
+        runtime.metrics_dir(settings, "api")
     from jobyard.api import create_app
     from jobyard.api.server import JsonErrorWorker
     from jobyard.api.services import services
+    from jobyard.workers import telemetry
 
-    settings = runtime.with_secrets(_settings(host=args.host, port=args.port))
     probe = create_app(settings)  # fail fast on bad settings or an unreachable database
     services(probe).store.db.client.close()  # no MongoClient may cross the fork
 
@@ -49,8 +52,13 @@ def cmd_api(args: argparse.Namespace) -> int:
             self.cfg.set("threads", settings.api_threads)
             # gthread, with gunicorn's own 414/431/400 in the error shape
             self.cfg.set("worker_class", JsonErrorWorker)
-            self.cfg.set("accesslog", "-")
+            # in json, the app writes the access lines itself (api/observe.py)
+            self.cfg.set("accesslog", None if settings.log_format == "json" else "-")
             self.cfg.set("control_socket_disable", True)
+            if settings.metrics_port:
+                port = settings.metrics_port
+                self.cfg.set("when_ready", lambda _: telemetry.serve(port, settings.host))
+                self.cfg.set("child_exit", lambda _, worker: telemetry.child_exited(worker.pid))
 
         def load(self) -> Any:
             # built in each worker: a MongoClient must not cross a fork
@@ -67,10 +75,24 @@ def _celery(settings: Settings) -> Any:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings.worker_metrics_port:
+        runtime.metrics_dir(settings, "worker")
+    from celery import signals
+
+    from jobyard.workers import telemetry
     from jobyard.workers.celery_app import QUEUES
 
-    settings = _settings()
     app = _celery(settings)
+    if settings.worker_metrics_port:
+        resolved = app.conf.jobyard_settings
+        state = telemetry.StateCollector(resolved, list(QUEUES))
+        telemetry.serve(settings.worker_metrics_port, settings.host, state)
+
+        @signals.worker_process_shutdown.connect
+        def _gone(pid: int = 0, **_: Any) -> None:
+            telemetry.child_exited(pid)
+
     queues = args.queues or ",".join(QUEUES)
     argv = [
         "worker",
@@ -451,11 +473,13 @@ def _client_commands(sub: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        level = Settings.from_env().log_level
+        env = Settings.from_env()
     except SettingsError as e:
         print(f"jobyard: bad setting {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from jobyard.workers import logs
+
+    logs.configure(env.log_level, env.log_format)
     try:
         result: int = args.func(args)
         return result

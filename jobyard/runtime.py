@@ -69,3 +69,15 @@ def write_services(data_dir: Path, info: dict[str, str]) -> None:
 
 def clear_services(data_dir: Path) -> None:
     (data_dir / SERVICES_FILE).unlink(missing_ok=True)
+
+
+def metrics_dir(settings: Settings, name: str) -> None:
+    """Prometheus' multiprocess mode for a forking server (``workers.telemetry``): a fresh
+    directory for its children's samples, named before ``prometheus_client`` is imported
+    (it reads the variable once, at import)."""
+    import shutil
+
+    directory = settings.data_dir / "metrics" / f"{name}-{os.getpid()}"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)

@@ -121,6 +121,17 @@ class Settings:
     log_level: str = _setting(
         "INFO", _parse_choice("DEBUG", "INFO", "WARNING", "ERROR"), "Log level."
     )
+    log_format: str = _setting(
+        "text",
+        _parse_choice("text", "json"),
+        "json: one object per line with time, level, logger, message, request_id, job_id ...",
+    )
+    metrics_port: int = _setting(
+        0, _parse_int(0, 65535), "Prometheus /metrics of the API on this port; 0 = off."
+    )
+    worker_metrics_port: int = _setting(
+        0, _parse_int(0, 65535), "Prometheus /metrics of a worker on this port; 0 = off."
+    )
     default_page_size: int = _setting(100, _parse_int(1), "List page size when none is given.")
     reconcile_interval_seconds: float = _setting(
         2.0, _parse_float(0.05), "How often beat runs reconcile."

@@ -32,7 +32,7 @@ from jobyard.schemas.job import JobState, StopKind
 from jobyard.store.errors import StaleState
 from jobyard.store.jobs import TickWrite, job_secrets
 from jobyard.store.timeutil import utcnow
-from jobyard.workers import enqueue, staging, transfers
+from jobyard.workers import enqueue, staging, telemetry, transfers
 from jobyard.workers.context import Context
 from jobyard.workers.decide import Decision, decide
 from jobyard.workers.ingest import Ingested, ingest
@@ -75,6 +75,7 @@ def dispatch(ctx: Context, job_id: str) -> str:
             spec = dataclasses.replace(spec, env={**spec.env, **datasets.env})
         handle = backend.submit(spec)
     except BackendUnavailable:
+        telemetry.BACKEND_ERRORS.labels(job["backend"], "submit").inc()
         ctx.store.jobs.release_claim(job_id)
         raise  # transient: the task retries with backoff
     except (SubmitRejected, UnknownBackend, UnsupportedOperation) as e:
@@ -90,7 +91,11 @@ def dispatch(ctx: Context, job_id: str) -> str:
     running = status is not None and status.state is RunState.RUNNING
     since = (status.started_at or utcnow()) if running and status is not None else None
     message = f"submitted as {spec.name}"
-    ctx.store.jobs.set_handle(job_id, spec.run, handle.to_doc(), message, running_since=since)
+    recorded = ctx.store.jobs.set_handle(
+        job_id, spec.run, handle.to_doc(), message, running_since=since
+    )
+    if running and recorded and spec.run == 1:
+        telemetry.SUBMIT_TO_RUNNING.labels(job["backend"]).observe(utcnow() - job["created_on"])
     logger.info("job %s: run %s submitted to %s", job_id, spec.run, job["backend"])
     return "submitted"
 
@@ -225,6 +230,7 @@ def _reconcile(ctx: Context, backend_name: str) -> int:
         outputs = backend.read_output(requests, limit)
     except BackendError as e:
         # Jobs keep their state (the runs may well be fine); users see why nothing moves.
+        telemetry.BACKEND_ERRORS.labels(backend_name, "poll").inc()
         logger.warning("reconcile %s: %s", backend_name, e)
         ctx.store.jobs.note_all([j["_id"] for j in jobs], f"cannot reach the backend: {e}")
         return len(jobs)
@@ -295,6 +301,9 @@ class _Outcome:
                 logger.info("job %s: not moved to %s (it moved on meanwhile)", job_id, target.value)
                 continue
             logger.info("job %s: %s -> %s", job_id, job["status"], target.value)
+            if target is JobState.RUNNING and job.get("run") == 1:
+                seconds = utcnow() - job["created_on"]
+                telemetry.SUBMIT_TO_RUNNING.labels(job["backend"]).observe(seconds)
             if target is JobState.DONE and job.get("dataset_output") is not None:
                 _record_dataset(ctx, job)
             if target.final or target is JobState.PAUSED:
@@ -319,6 +328,7 @@ def _apply(
         try:
             backend.stop(handle, graceful=graceful)
         except BackendUnavailable as e:
+            telemetry.BACKEND_ERRORS.labels(job["backend"], "stop").inc()
             logger.warning("job %s: stop failed, retrying next tick: %s", job_id, e)
             return
         now = utcnow()

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from jobyard.backends.registry import queue_for
+from jobyard.workers import logs
 
 logger = logging.getLogger(__name__)
 
@@ -19,9 +20,15 @@ TICK = "jobyard.tick"
 STAGE = "jobyard.stage"
 
 
+def _headers() -> dict[str, str]:
+    """The request id the message carries to the task (``workers.logs``)."""
+    rid = logs.current("request_id")
+    return {"request_id": rid} if rid else {}
+
+
 def dispatch(celery: Any, job_id: str, backend: str) -> bool:
     try:
-        celery.send_task(DISPATCH, args=[job_id], queue=queue_for(backend))
+        celery.send_task(DISPATCH, args=[job_id], queue=queue_for(backend), headers=_headers())
     except Exception as e:  # broker down: the tick re-sends it from MongoDB
         logger.warning("job %s: dispatch not enqueued (%s); the tick will retry", job_id, e)
         return False
@@ -32,7 +39,7 @@ def stage(celery: Any, job_id: str, backend: str) -> bool:
     """Ask for the job's datasets to be copied, on its backend's queue (the workers there
     see its staging directory). False when the broker is down: the tick asks again."""
     try:
-        celery.send_task(STAGE, args=[job_id], queue=queue_for(backend))
+        celery.send_task(STAGE, args=[job_id], queue=queue_for(backend), headers=_headers())
     except Exception as e:  # broker down: the tick dispatches the job again from MongoDB
         logger.warning("job %s: staging not enqueued (%s); the tick will retry", job_id, e)
         return False

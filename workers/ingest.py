@@ -19,6 +19,7 @@ from jobyard.backends.base import Handle, Output
 from jobyard.schemas.events import Parsed, Summary, summarize
 from jobyard.schemas.protocols import parse_lines
 from jobyard.store.jobs import advance_update
+from jobyard.workers import telemetry
 from jobyard.workers.context import Context
 
 
@@ -63,7 +64,7 @@ def ingest(
             events.append((job["_id"], job["org"], job["run"], read.events))
         if read.consumed or output.log:
             pending.append(_Advance(job, read, output.log))
-    ctx.store.events.ingest_many(events)
+    telemetry.EVENTS_INGESTED.inc(ctx.store.events.ingest_many(events))
     ctx.store.curves.append_many(events)
     chunks = [
         (a.job["_id"], a.job["org"], a.job["run"], a.job["log_bytes"], a.log)
@@ -71,6 +72,7 @@ def ingest(
         if a.log
     ]
     stored = ctx.store.logs.append_many(chunks)
+    telemetry.LOG_BYTES_INGESTED.inc(sum(stored.values()))
     result = Ingested(list(jobs))
     folded = {}
     for item in pending:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
+from celery import shared_task, signals
 
 from jobyard.backends.errors import BackendError, BackendUnavailable
 from jobyard.backends.storage import StorageError
-from jobyard.workers import engine, maintenance, transfers
+from jobyard.workers import engine, logs, maintenance, telemetry, transfers
 from jobyard.workers.context import context_for
 from jobyard.workers.enqueue import DISPATCH, RECONCILE, STAGE, TICK
 from jobyard.workers.retry import backoff
@@ -51,7 +51,8 @@ def stage(self: Any, job_id: str) -> str:
 
 @shared_task(bind=True, name=RECONCILE)
 def reconcile(self: Any, backend: str) -> int:
-    return engine.reconcile(context_for(self.app), backend)
+    with telemetry.RECONCILE_SECONDS.labels(backend).time():
+        return engine.reconcile(context_for(self.app), backend)
 
 
 @shared_task(bind=True, name=TICK)
@@ -86,3 +87,32 @@ def upload_results(self: Any, job_id: str, final: bool = False) -> str:
     if outcome == "busy" and final:
         raise self.retry(countdown=backoff(self.request.retries, base=5.0))
     return outcome
+
+
+_BOUND: dict[str, Any] = {}  # task id -> its log context, entered before it runs
+
+
+@signals.task_prerun.connect
+def _bind_context(task_id: str = "", task: Any = None, args: Any = (), **_: Any) -> None:
+    """The task's log context: its id, the request id the API sent with it, and the job
+    or backend it is about."""
+    request = getattr(task, "request", None)
+    headers = getattr(request, "headers", None) or {}
+    request_id = getattr(request, "request_id", None) or headers.get("request_id")
+    about = str(args[0]) if args else None
+    name = getattr(task, "name", "")
+    context = logs.bound(
+        task_id=task_id,
+        request_id=request_id,
+        job_id=about if name in (DISPATCH, STAGE) else None,
+        backend=about if name == RECONCILE else None,
+    )
+    context.__enter__()
+    _BOUND[task_id] = context
+
+
+@signals.task_postrun.connect
+def _unbind_context(task_id: str = "", **_: Any) -> None:
+    context = _BOUND.pop(task_id, None)
+    if context is not None:
+        context.__exit__(None, None, None)

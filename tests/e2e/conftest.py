@@ -45,9 +45,10 @@ class Up:
         return code
 
 
-def start_up(data_dir: Path, port: int) -> Up:
+def start_up(data_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> Up:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOBYARD_")}
     env["JOBYARD_DATA_DIR"] = str(data_dir)
+    env.update(extra_env or {})
     proc = subprocess.Popen(
         [sys.executable, "-m", "jobyard.cli", "up", "--port", str(port)],
         cwd=ROOT,
