@@ -15,6 +15,7 @@ from jobyard.api import (
     catalog,
     datasets,
     errors,
+    fleet,
     health,
     job_files,
     jobs,
@@ -44,6 +45,7 @@ BLUEPRINTS = (
     job_files.blp,
     catalog.blp,
     workload_templates.blp,
+    fleet.blp,
 )
 
 
@@ -86,6 +88,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
         store=store,
         tokens=Tokens(jwt_secret, settings.token_ttl_seconds),
         broker_ping=broker.ping,
+        broker=broker,
         celery=create_celery(settings),
         resources=Resources(settings, store.workspaces),
         login_throttle=LoginThrottle(

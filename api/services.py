@@ -26,6 +26,7 @@ class Services:
     store: Store
     tokens: Tokens
     broker_ping: Callable[[], object]
+    broker: Any  # redis.Redis: the queue views read the broker's lists
     celery: Any
     resources: Resources
     login_throttle: LoginThrottle

@@ -80,10 +80,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         runtime.metrics_dir(settings, "worker")
     from celery import signals
 
-    from jobyard.workers import telemetry
+    from jobyard.workers import fleet, telemetry
     from jobyard.workers.celery_app import QUEUES
 
     app = _celery(settings)
+    fleet.install(app, app.conf.jobyard_settings)
     if settings.worker_metrics_port:
         resolved = app.conf.jobyard_settings
         state = telemetry.StateCollector(resolved, list(QUEUES))

@@ -129,6 +129,12 @@ class Settings:
     metrics_port: int = _setting(
         0, _parse_int(0, 65535), "Prometheus /metrics of the API on this port; 0 = off."
     )
+    worker_heartbeat_seconds: float = _setting(
+        5.0, _parse_float(0.1), "How often a worker reports into GET /api/v2/admin/workers."
+    )
+    worker_lost_after_seconds: float = _setting(
+        30.0, _parse_float(0.5), "A worker silent this long is shown lost (and dropped at 10x)."
+    )
     worker_metrics_port: int = _setting(
         0, _parse_int(0, 65535), "Prometheus /metrics of a worker on this port; 0 = off."
     )

@@ -35,7 +35,8 @@ from jobyard.store.guard import guarded
 from jobyard.store.operations import COLLECTION as OPERATIONS
 
 FORMAT = "jobyard-backup/1"
-EXCLUDED = frozenset({OPERATIONS})
+# not state but reports of the moment: maintenance runs, worker heartbeats, queue samples
+EXCLUDED = frozenset({OPERATIONS, "workers", "queue_samples"})
 ORG_KEYS = {"orgs": "_id"}  # collections whose org is not in an "org" field
 BATCH = 500
 LEASE_SECONDS = 300.0

@@ -17,6 +17,7 @@ from jobyard.store.crypto import Cipher
 from jobyard.store.curves import Curves
 from jobyard.store.datasets import Datasets
 from jobyard.store.events import Events
+from jobyard.store.fleet import Fleet
 from jobyard.store.guard import guarded
 from jobyard.store.jobs import Jobs
 from jobyard.store.logs import Logs
@@ -103,6 +104,8 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("org", ASCENDING), ("job_id", ASCENDING), ("run", ASCENDING), ("seq", ASCENDING)]
         ),
     ],
+    "workers": [IndexModel([("last_report_time", ASCENDING)])],
+    "queue_samples": [IndexModel([("queue", ASCENDING), ("at", ASCENDING)])],
     "job_curves": [IndexModel([("org", ASCENDING), ("job_id", ASCENDING)])],
     "job_logs": [IndexModel([("org", ASCENDING), ("job_id", ASCENDING), ("pos", ASCENDING)])],
     "maintenance_ops": [
@@ -125,6 +128,7 @@ class Store:
         self.jobs = Jobs(db)
         self.events = Events(db)
         self.curves = Curves(db)
+        self.fleet = Fleet(db)
         self.logs = Logs(db)
         self.uploads = Uploads(db)
         self.backups = Backups(db, cipher.key_text, self.ensure_indexes)

@@ -32,7 +32,7 @@ from jobyard.schemas.job import JobState, StopKind
 from jobyard.store.errors import StaleState
 from jobyard.store.jobs import TickWrite, job_secrets
 from jobyard.store.timeutil import utcnow
-from jobyard.workers import enqueue, staging, telemetry, transfers
+from jobyard.workers import enqueue, fleet, staging, telemetry, transfers
 from jobyard.workers.context import Context
 from jobyard.workers.decide import Decision, decide
 from jobyard.workers.ingest import Ingested, ingest
@@ -379,6 +379,7 @@ def tick(ctx: Context) -> dict[str, int]:
             )
         elif ctx.store.jobs.mark_enqueued(job["_id"], job["enqueued_at"]):
             redispatched += enqueue.dispatch(ctx.celery, job["_id"], job["backend"])
+    fleet.sample(ctx.store, ctx.redis, utcnow())  # at most one sample per interval
     backends = ctx.store.jobs.backends_to_watch()
     for name in backends:
         ctx.celery.send_task(

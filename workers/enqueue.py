@@ -7,6 +7,7 @@ as Pending, and the periodic tick dispatches it again.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from jobyard.backends.registry import queue_for
@@ -20,10 +21,11 @@ TICK = "jobyard.tick"
 STAGE = "jobyard.stage"
 
 
-def _headers() -> dict[str, str]:
-    """The request id the message carries to the task (``workers.logs``)."""
+def _headers() -> dict[str, Any]:
+    """What the message carries besides its arguments: when it was sent (the queue view's
+    oldest message age) and the request id (``workers.logs``)."""
     rid = logs.current("request_id")
-    return {"request_id": rid} if rid else {}
+    return {"sent_at": time.time(), **({"request_id": rid} if rid else {})}
 
 
 def dispatch(celery: Any, job_id: str, backend: str) -> bool:

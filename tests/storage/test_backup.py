@@ -14,10 +14,9 @@ import pytest
 
 from jobyard.backends.storage.file import FileStorage
 from jobyard.store import connect
-from jobyard.store.backups import BackupError
+from jobyard.store.backups import EXCLUDED, BackupError
 from jobyard.store.catalog import REFERENCE
 from jobyard.store.crypto import Cipher
-from jobyard.store.operations import COLLECTION as OPERATIONS
 from jobyard.workers import maintenance
 from tests.helpers import assert_error, on_both_servers, wait_for
 
@@ -33,7 +32,7 @@ def snapshot(db):
             db[name].find({"builtin": {"$ne": True}} if name == "catalog" else {}).sort("_id", 1)
         )
         for name in sorted(db.list_collection_names())
-        if name != OPERATIONS
+        if name not in EXCLUDED
     }
 
 
