@@ -77,3 +77,11 @@ def test_queue_metrics_take_the_longest_wait_of_each_interval(login, store, sett
     assert got["queue_lengths"] == [1, 1]
     assert_error(_admin_get(admin, "queues/nope:metrics"), 404)
     assert_error(_admin_get(login(user="bob"), "queues/process:metrics"), 403)
+
+
+def test_a_warm_shutdown_removes_the_workers_report_at_once(login, worker):
+    admin = login(admin=True)
+    running = worker(JOBYARD_WORKER_HEARTBEAT_SECONDS="0.3")
+    wait_for(lambda: _admin_get(admin, "workers").json["workers"], 30, "a report")
+    running.stop()  # SIGTERM: Celery's warm shutdown; lost would take 30 s, dropped 300 s
+    assert _admin_get(admin, "workers").json["workers"] == []
