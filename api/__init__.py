@@ -20,6 +20,7 @@ from jobyard.api import (
     job_files,
     jobs,
     observe,
+    quotas,
     ui,
     workload_templates,
     workspaces,
@@ -46,6 +47,7 @@ BLUEPRINTS = (
     catalog.blp,
     workload_templates.blp,
     fleet.blp,
+    quotas.blp,
 )
 
 

@@ -14,7 +14,7 @@ from jobyard.backends import registry
 from jobyard.schemas import staging
 from jobyard.schemas.catalog import BaseExperiment, NoWorkload
 from jobyard.schemas.cloud import MASK
-from jobyard.schemas.job import JobState
+from jobyard.schemas.job import PRIORITIES, JobState
 from jobyard.store.errors import NotFound
 from jobyard.store.fingerprint import fingerprint, forced
 
@@ -46,6 +46,8 @@ def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[s
             f"invalid specs for {action}: " + "; ".join(problems[:5]), {"specs": problems}
         )
     fields["timeout_minutes"] = _timeout(svc, fields.get("timeout_minutes"))
+    fields["priority"] = fields.get("priority") or "normal"
+    fields["priority_rank"] = PRIORITIES[fields["priority"]]
     if fields.get("workspace"):
         try:
             svc.store.workspaces.get(org, fields["workspace"])

@@ -307,6 +307,32 @@ def cmd_revoke_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _limit(raw: str) -> int | None:
+    """A quota value: a whole number, or ``none`` for no limit."""
+    if raw.lower() == "none":
+        return None
+    value = int(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError("a limit is 0 or more, or none")
+    return value
+
+
+def cmd_quota(args: argparse.Namespace) -> int:
+    """Show an org's quota, or change what is given (``none`` lifts a limit)."""
+    with _admin_store() as store:
+        limits = store.quotas.get(args.org)
+        for name in ("max_running_jobs", "max_gpus"):
+            if getattr(args, name) is not _UNSET:
+                limits[name] = getattr(args, name)
+        if limits != store.quotas.get(args.org):
+            limits = store.quotas.set(args.org, limits)
+    print(json.dumps({"org": args.org, **limits}))
+    return 0
+
+
+_UNSET = object()
+
+
 def cmd_maintenance(args: argparse.Namespace) -> int:
     from jobyard.backends.factory import Resources
     from jobyard.backends.storage import StorageError
@@ -425,6 +451,11 @@ def parser() -> argparse.ArgumentParser:
     revoke = admin.add_parser("revoke-key", help="revoke an API key (the key or its id)")
     revoke.add_argument("key")
     revoke.set_defaults(func=cmd_revoke_key)
+    quota = admin.add_parser("quota", help="show or set an org's running-jobs and GPU limits")
+    quota.add_argument("--org", required=True)
+    for flag in ("max-running-jobs", "max-gpus"):
+        quota.add_argument(f"--{flag}", type=_limit, default=_UNSET, metavar="N|none")
+    quota.set_defaults(func=cmd_quota)
     workloads = admin.add_parser("workloads", help="the workload catalog").add_subparsers(
         dest="workloads", required=True
     )

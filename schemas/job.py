@@ -185,6 +185,7 @@ NETWORK_ARCHS = (
     "unet",
 )
 KINDS = ("experiment", "dataset")
+PRIORITIES = {"low": 0, "normal": 1, "high": 2}  # -> priority_rank, stored for sorting
 BACKEND_TYPES = ("local", "slurm", "lepton")
 ID = validate.Length(1, 36)
 # Product limits for the integers a job request carries (see MAX_OFFSET in common.py for
@@ -286,6 +287,10 @@ class JobCreateSchema(StrictSchema):
         validate=ID,
         metadata={"description": "Start from a workload template; the other fields override"},
     )
+    priority = fields.String(
+        validate=validate.OneOf(list(PRIORITIES)),
+        metadata={"description": "low, normal (default), high: order of start within the org"},
+    )
     name = fields.String(load_default="", validate=validate.Length(max=500))
     description = fields.String(load_default="", validate=validate.Length(max=1000))
     network_arch = fields.String(
@@ -346,6 +351,13 @@ class JobCreateSchema(StrictSchema):
                 "a checkpoint is chosen from a parent job: give parent_job_id",
                 "checkpoint_choose_method",
             )
+
+
+class QuotaSchema(StrictSchema):
+    max_running_jobs = fields.Integer(
+        required=True, allow_none=True, validate=validate.Range(1, 1_000_000)
+    )
+    max_gpus = fields.Integer(required=True, allow_none=True, validate=validate.Range(0, 1_000_000))
 
 
 class PauseSchema(StrictSchema):
@@ -414,6 +426,7 @@ JOB_FIELDS = Fields(
         Field("workspace"),
         Field("parent_job_id"),
         Field("template_id"),
+        Field("priority", choices=tuple(PRIORITIES)),
         Field("created_on", FieldType.DATE, aliases=("createdAt",)),
         Field("last_modified", FieldType.DATE, aliases=("updatedAt",)),
         Field("started_on", FieldType.DATE),
@@ -501,6 +514,7 @@ class JobSchema(ma.Schema):
             "min_iteration, max_iteration of its scalar curve, kept at ingest"
         }
     )
+    priority = fields.String()
     template_id = fields.String(metadata={"description": "The template it was created from"})
     template_version = fields.Integer(metadata={"description": "That template's version"})
 

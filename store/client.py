@@ -22,6 +22,7 @@ from jobyard.store.guard import guarded
 from jobyard.store.jobs import Jobs
 from jobyard.store.logs import Logs
 from jobyard.store.operations import Operations
+from jobyard.store.quotas import Quotas
 from jobyard.store.templates import Templates
 from jobyard.store.uploads import Uploads
 from jobyard.store.workspaces import Workspaces
@@ -94,6 +95,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         _listed("network_arch", "created_on"),
         _listed("name"),
         _listed("last_modified"),
+        # quota admission: the org's waiting jobs in the order they get a slot
+        IndexModel([("org", ASCENDING), ("status", ASCENDING), ("priority_rank", DESCENDING)]),
         IndexModel([("org", ASCENDING), ("parent_job_id", ASCENDING)]),
         IndexModel([("catalog_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("active", ASCENDING), ("backend", ASCENDING)]),
@@ -129,6 +132,7 @@ class Store:
         self.events = Events(db)
         self.curves = Curves(db)
         self.fleet = Fleet(db)
+        self.quotas = Quotas(db)
         self.logs = Logs(db)
         self.uploads = Uploads(db)
         self.backups = Backups(db, cipher.key_text, self.ensure_indexes)

@@ -53,6 +53,8 @@ INTERNAL = frozenset(
         "events_stored",
         "results",
         "node_failures",
+        "priority_rank",
+        "admitted_at",
     }
 )
 ACTIVE = [s.value for s in ACTIVE_STATES]
@@ -246,6 +248,17 @@ class Jobs:
 
     def release_claim(self, job_id: str) -> None:
         self._coll.update_one({"_id": job_id}, {"$set": {"claim_until": 0.0}})
+
+    def defer(self, job_id: str, message: str) -> None:
+        """Give the claim back without spending a dispatch attempt (the job waits for its
+        org's quota, not on a failure), showing why."""
+        self._coll.update_one(
+            {"_id": job_id},
+            {
+                "$set": {"claim_until": 0.0, "job_details.detailed_status.message": message},
+                "$inc": {"dispatch_attempts": -1},
+            },
+        )
 
     def renew_claim(self, job_id: str, run: int, lease_seconds: float) -> bool:
         """Keep the right to submit run ``run`` (while its datasets are copied); False once

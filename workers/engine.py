@@ -32,7 +32,7 @@ from jobyard.schemas.job import JobState, StopKind
 from jobyard.store.errors import StaleState
 from jobyard.store.jobs import TickWrite, job_secrets
 from jobyard.store.timeutil import utcnow
-from jobyard.workers import enqueue, fleet, staging, telemetry, transfers
+from jobyard.workers import admission, enqueue, fleet, staging, telemetry, transfers
 from jobyard.workers.context import Context
 from jobyard.workers.decide import Decision, decide
 from jobyard.workers.ingest import Ingested, ingest
@@ -62,6 +62,10 @@ def dispatch(ctx: Context, job_id: str) -> str:
             "died before it was submitted (workers killed or crashing); see the worker log",
         )
         return "failed"
+    waiting = admission.blocked(ctx, job)
+    if waiting is not None:
+        ctx.store.jobs.defer(job_id, waiting)
+        return "waiting"
     try:
         spec = _run_spec(ctx, job)
         backend = ctx.backend(job["backend"])
@@ -295,6 +299,7 @@ class _Outcome:
             writes.append(TickWrite(job_id, statuses[job_id], advance, target, changes))
         landed = ctx.store.jobs.write_tick(writes)
         ingested.retain(ctx)
+        freed: set[str] = set()  # orgs with a slot freed: their next waiting jobs may start
         for job_id, (target, _) in self.moves.items():
             job, handle = self.jobs[job_id]
             if job_id not in landed:
@@ -308,6 +313,9 @@ class _Outcome:
                 _record_dataset(ctx, job)
             if target.final or target is JobState.PAUSED:
                 ctx.backend(job["backend"]).cleanup(handle)  # a resume is a new run
+                freed.add(str(job["org"]))
+        for org in sorted(freed):
+            admission.admit_next(ctx, org)
 
 
 def _record_dataset(ctx: Context, job: Mapping[str, Any]) -> None:

@@ -1,0 +1,67 @@
+"""Quota admission, at dispatch: a job of an org with a quota starts only if a slot is
+free for it and no job of that org that should start before it (higher priority, or as
+high and older) is still waiting. Jobs left waiting show why and are dispatched again
+when a slot frees (``admit_next``) or by the tick."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from jobyard.store.quotas import gpus_of
+from jobyard.workers import enqueue
+from jobyard.workers.context import Context
+
+logger = logging.getLogger(__name__)
+LEASE_SECONDS = 10.0
+WAIT_SECONDS = 3.0
+
+
+def blocked(ctx: Context, job: Mapping[str, Any]) -> str | None:
+    """Why the job may not start now (the message it shows), or None to go ahead. The
+    caller holds the job's dispatch claim."""
+    org = str(job["org"])
+    limits = ctx.store.quotas.get(org)
+    jobs_limit, gpus_limit = limits["max_running_jobs"], limits["max_gpus"]
+    if jobs_limit is None and gpus_limit is None:
+        return None
+    lease = None
+    deadline = time.monotonic() + WAIT_SECONDS  # admissions take milliseconds: queue up
+    while lease is None and time.monotonic() < deadline:
+        lease = ctx.lease(f"admit:{org}", LEASE_SECONDS)
+        if lease is None:
+            time.sleep(0.02)
+    if lease is None:
+        return "waiting for org quota (other jobs of the org are being admitted)"
+    try:
+        window = ctx.settings.dispatch_lease_seconds
+        occupying = ctx.store.quotas.occupying(org, str(job["_id"]), window)
+        if jobs_limit is not None:
+            free = jobs_limit - len(occupying)
+            ahead = [w["_id"] for w in ctx.store.quotas.waiting(org, max(free, 0), window)]
+            if free <= 0 or job["_id"] not in ahead:
+                return f"waiting for org quota: {len(occupying)} of {jobs_limit} jobs running"
+        if gpus_limit is not None:
+            used = sum(gpus_of(j) for j in occupying)
+            if used + gpus_of(job) > gpus_limit:
+                return f"waiting for org quota: {used} of {gpus_limit} GPUs in use"
+        ctx.store.quotas.admit(str(job["_id"]))
+        return None
+    finally:
+        lease.release()
+
+
+def admit_next(ctx: Context, org: str) -> int:
+    """A slot of ``org`` freed: dispatch its next waiting jobs (as many as may fit)."""
+    limits = ctx.store.quotas.get(org)
+    if limits["max_running_jobs"] is None and limits["max_gpus"] is None:
+        return 0
+    window = ctx.settings.dispatch_lease_seconds
+    occupying = ctx.store.quotas.occupying(org, "", window)
+    free = (limits["max_running_jobs"] or 10**6) - len(occupying)
+    sent = 0
+    for job in ctx.store.quotas.waiting(org, max(free, 0), window):
+        sent += enqueue.dispatch(ctx.celery, job["_id"], job["backend"])
+    return sent
