@@ -140,9 +140,11 @@ def test_sign_in_watch_pause_resume_and_the_confusion_matrix(up, browser):
         assert job.refresh().status == "Paused"
         _click(driver, "#do-resume", confirm=True)
         _wait(driver, lambda d: "Done" in _text(d, "#job-status"), 90, "Done after resume")
-        assert _points(driver, "chart-accuracy") == 12
+        # the page's next refresh brings the last points and events (every 2 s)
+        _wait(driver, lambda d: _points(d, "chart-accuracy") == 12, 10, "all 12 points")
         assert "epoch 12/12" in _text(driver, "#epoch-text")
         assert _text(driver, "#log")
+        _wait(driver, lambda d: "epoch 12 · accuracy/val" in _text(d, "#events"), 10, "events")
         _shot(driver, "dashboard-job.png")
 
         evaluation = jy.jobs.submit(

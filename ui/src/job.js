@@ -12,6 +12,13 @@ const ACTIONS = {
   retry: { when: ["Done", "Error", "Canceled"], ask: "Start a new job with the same parameters?" },
 };
 
+function eventLine(e) {
+  if (e.type === "scalar") return `epoch ${e.iteration} · ${e.metric}/${e.variant}: ${Number(e.value).toPrecision(4)}`;
+  if (e.type === "plot") return `plot ${e.metric}/${e.variant}`;
+  const epoch = e.epoch && e.max_epoch ? `epoch ${e.epoch}/${e.max_epoch} · ` : "";
+  return `[${e.status || e.type}] ${epoch}${e.message || ""}`;
+}
+
 export function jobPage(root, jobId) {
   const title = h("h1", {}, jobId);
   const state = h("div", { id: "job-status" });
@@ -106,6 +113,23 @@ export function jobPage(root, jobId) {
     plotted = true;
   }
 
+  // Only the events after the last one shown (per run): a long job's thousands of
+  // events are read once, not every two seconds.
+  const seen = {};
+  const shown = [];
+  async function newEvents(run) {
+    const after = seen[run] || 0;
+    const found = (await get(`jobs/${jobId}:events`, { detailed: true, run, after_seq: after })).events;
+    for (const e of found) {
+      seen[run] = Math.max(seen[run] || 0, e.seq || 0);
+      shown.push(eventLine(e));
+    }
+    if (found.length) {
+      shown.splice(0, Math.max(0, shown.length - 30));
+      eventsBox.replaceChildren(...shown.map((line) => h("li", {}, line)));
+    }
+  }
+
   async function follow() {
     const chunk = await logs(jobId, offset);
     if (chunk.text) {
@@ -139,8 +163,7 @@ export function jobPage(root, jobId) {
       shownStatus = job.status;
       if (job.status === "Done") listFiles();
     }
-    const events = await get(`jobs/${jobId}:events`);
-    eventsBox.replaceChildren(...events.events.slice(-30).map((line) => h("li", {}, line)));
+    await newEvents(job.run || 1);
     await Promise.all([curves(), follow(), plotted || job.action !== "evaluate" ? null : confusionMatrix()]);
   }
 
