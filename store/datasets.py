@@ -138,6 +138,13 @@ class Datasets:
             return self._coll.find_one({"_id": dataset_id}) or doc
         return doc
 
+    def discard_output(self, job: Mapping[str, Any]) -> None:
+        """Remove the version ``create_output`` made for a job that did not end Done after
+        all, unless the job is Done by now (another pass got there)."""
+        current = self._jobs.find_one({"_id": job["_id"]}, {"status": 1})
+        if current is None or current.get("status") != "Done":
+            self._coll.delete_one({"_id": output_dataset_id(job["_id"])})
+
     def get(self, org: str, dataset_id: str) -> Doc:
         doc = self._coll.find_one({"_id": dataset_id, "org": org})
         if doc is None:

@@ -114,9 +114,6 @@ class Jobs:
     def count(self, org: str, page: Page) -> int:
         return count(self._coll, page.query({"org": org}))
 
-    def record_output_dataset(self, job_id: str, dataset_id: str) -> None:
-        self._coll.update_one({"_id": job_id}, {"$set": {"output_dataset_id": dataset_id}})
-
     def delete(self, org: str, job_id: str) -> Doc:
         doc = self._coll.find_one_and_delete(
             {"_id": job_id, "org": org, "status": {"$nin": ACTIVE}}

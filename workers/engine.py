@@ -29,6 +29,7 @@ from jobyard.backends.errors import (
 from jobyard.backends.registry import queue_for
 from jobyard.schemas.catalog import NoWorkload
 from jobyard.schemas.job import JobState, StopKind
+from jobyard.store.datasets import output_dataset_id
 from jobyard.store.errors import StaleState
 from jobyard.store.jobs import TickWrite, job_secrets
 from jobyard.store.timeutil import utcnow
@@ -277,6 +278,9 @@ class _Outcome:
             changes["finished_on"] = utcnow()
         changes["job_details.detailed_status.message"] = decision.message
         changes["job_details.detailed_status.status"] = decision.target.value
+        if decision.target is JobState.DONE and job.get("dataset_output") is not None:
+            # the dataset version is in the same write as Done: whoever sees Done sees it
+            changes["output_dataset_id"] = output_dataset_id(job["_id"])
         self.moves[job["_id"]] = (decision.target, changes)
         self.jobs[job["_id"]] = (job, handle)
 
@@ -297,7 +301,17 @@ class _Outcome:
             target, changes = self.moves.get(job_id, (None, self.notes.get(job_id, {})))
             advance = ingested.advances.get(job_id)
             writes.append(TickWrite(job_id, statuses[job_id], advance, target, changes))
+        outputs = [
+            self.jobs[job_id][0]
+            for job_id, (target, _) in self.moves.items()
+            if target is JobState.DONE and self.jobs[job_id][0].get("dataset_output") is not None
+        ]
+        for job in outputs:  # before Done is written: the id Done names must exist
+            _record_dataset(ctx, job)
         landed = ctx.store.jobs.write_tick(writes)
+        for job in outputs:
+            if job["_id"] not in landed:  # it moved on meanwhile (a cancel): no version
+                ctx.store.datasets.discard_output(job)
         ingested.retain(ctx)
         freed: set[str] = set()  # orgs with a slot freed: their next waiting jobs may start
         for job_id, (target, _) in self.moves.items():
@@ -309,8 +323,6 @@ class _Outcome:
             if target is JobState.RUNNING and job.get("run") == 1:
                 seconds = utcnow() - job["created_on"]
                 telemetry.SUBMIT_TO_RUNNING.labels(job["backend"]).observe(seconds)
-            if target is JobState.DONE and job.get("dataset_output") is not None:
-                _record_dataset(ctx, job)
             if target.final or target is JobState.PAUSED:
                 ctx.backend(job["backend"]).cleanup(handle)  # a resume is a new run
                 freed.add(str(job["org"]))
@@ -320,9 +332,8 @@ class _Outcome:
 
 def _record_dataset(ctx: Context, job: Mapping[str, Any]) -> None:
     """A dataset job's results become a new dataset version (its entry's ``output_dir``);
-    once per job, whichever reconcile gets here first."""
+    idempotent (its id follows from the job's), whichever reconcile gets here first."""
     dataset = ctx.store.datasets.create_output(job, str(job["dataset_output"]))
-    ctx.store.jobs.record_output_dataset(job["_id"], dataset["_id"])
     logger.info("job %s: results are dataset %s", job["_id"], dataset["_id"])
 
 
