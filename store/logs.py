@@ -24,6 +24,19 @@ def chunk_id(job_id: str, position: int) -> str:
     return f"{job_id}:{position:015d}"
 
 
+def _chunk(job_id: str, org: str, run: int, position: int, data: bytes) -> dict[str, Any]:
+    """One stored log chunk (``append`` and ``append_many`` write the same shape)."""
+    return {
+        "_id": chunk_id(job_id, position),
+        "job_id": job_id,
+        "org": org,
+        "run": run,
+        "pos": position,
+        "size": len(data),
+        "data": Binary(data),
+    }
+
+
 @guarded
 class Logs:
     def __init__(self, db: Database[dict[str, Any]]) -> None:
@@ -32,17 +45,7 @@ class Logs:
     def append(self, job_id: str, org: str, run: int, position: int, data: bytes) -> int:
         """Store ``data`` at ``position``; returns the size stored there."""
         try:
-            self._coll.insert_one(
-                {
-                    "_id": chunk_id(job_id, position),
-                    "job_id": job_id,
-                    "org": org,
-                    "run": run,
-                    "pos": position,
-                    "size": len(data),
-                    "data": Binary(data),
-                }
-            )
+            self._coll.insert_one(_chunk(job_id, org, run, position, data))
             return len(data)
         except DuplicateKeyError:
             existing = self._coll.find_one({"_id": chunk_id(job_id, position)}, {"size": 1})
@@ -55,18 +58,7 @@ class Logs:
         stored at each (job, position), which for a chunk stored before is its own."""
         if not chunks:
             return {}
-        docs = [
-            {
-                "_id": chunk_id(job_id, position),
-                "job_id": job_id,
-                "org": org,
-                "run": run,
-                "pos": position,
-                "size": len(data),
-                "data": Binary(data),
-            }
-            for job_id, org, run, position, data in chunks
-        ]
+        docs = [_chunk(*chunk) for chunk in chunks]
         sizes = {(c[0], c[3]): len(c[4]) for c in chunks}
         try:
             self._coll.insert_many(docs, ordered=False)
