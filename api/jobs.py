@@ -93,7 +93,7 @@ class JobCollection(MethodView):
             body = workload_templates.job_request(org_name, request.get_json(force=True))
         fields, backend, fingerprint = validated_job(svc, org_name, body)
         doc = svc.store.jobs.create(org_name, principal().user_id, fields, backend, fingerprint)
-        enqueue.dispatch(svc.celery, doc["_id"], backend)
+        enqueue.dispatch(svc.celery, svc.broker, doc)
         return public(doc)
 
     @blp.arguments(JobIdsSchema)
@@ -312,7 +312,7 @@ class JobResume(MethodView):
         except Conflict as e:
             status = svc.store.jobs.get(org_name, job_id)["status"]
             raise Refused(f"job {job_id} is {status}; only a Paused job can be resumed") from e
-        enqueue.dispatch(svc.celery, job_id, doc["backend"])
+        enqueue.dispatch(svc.celery, svc.broker, doc)
         return public(doc)
 
 
@@ -327,7 +327,7 @@ class JobRetry(MethodView):
             raise Refused(f"job {job_id} is {job['status']}; only a finished job can be retried")
         fields = {k: job[k] for k in RETRY_FIELDS if k in job}
         doc = svc.store.jobs.create(org_name, principal().user_id, fields, job["backend"], forced())
-        enqueue.dispatch(svc.celery, doc["_id"], doc["backend"])
+        enqueue.dispatch(svc.celery, svc.broker, doc)
         return public(doc)
 
 

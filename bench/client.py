@@ -19,13 +19,21 @@ class Api:
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
         self._local = threading.local()
+        self._opened: list[http.client.HTTPConnection] = []  # every thread's, for close()
 
     def _conn(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
             self._local.conn = conn
+            self._opened.append(conn)
         return conn
+
+    def close(self) -> None:
+        """Close the connections of every thread that called (they outlive the threads)."""
+        for conn in self._opened:
+            conn.close()
+        self._opened.clear()
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
@@ -58,6 +66,7 @@ def login(bench: Bench, org: str = "bench") -> Api:
     s = bench.settings
     anonymous = Api(s.host, s.port, org)
     status, body = anonymous.call("POST", "/api/v2/login", {"ngc_key": key, "ngc_org_name": org})
+    anonymous.close()
     if status != 200:
         raise RuntimeError(f"login failed: {status} {body}")
     return Api(s.host, s.port, org, body["token"])

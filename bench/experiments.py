@@ -30,7 +30,15 @@ SLEEP = _entry(
     ["sleep", "600"],
 )
 SHORT = _entry("bench_short", "jobyard/bench:sleep1", "Bench only: runs `sleep 1`.", ["sleep", "1"])
-ALL = (TRUE, SLEEP, SHORT)
+# One line per start of the run's command, in its results directory: bench.churn counts
+# launcher starts with it (a run started twice would write two).
+COUNTED = _entry(
+    "bench_counted",
+    "jobyard/bench:counted",
+    "Bench only: notes each start of the run, then exits 0.",
+    ["sh", "-c", 'echo "$JY_JOB_ID" >> "$JY_RESULTS_DIR/starts"'],
+)
+ALL = (TRUE, SLEEP, SHORT, COUNTED)
 
 
 def register(store: Any) -> None:

@@ -24,6 +24,7 @@ class Plan:
     real_jobs: int  # of those, started for real (the rest are clones, see bench.scale)
     ticks: int  # reconcile passes timed per level
     profile: bool
+    churn_jobs: int = 0  # bench.churn (0: skipped; tests/e2e/test_churn.py runs it in CI)
 
 
 FULL = Plan(
@@ -43,6 +44,7 @@ FULL = Plan(
     real_jobs=100,
     ticks=5,
     profile=True,
+    churn_jobs=2_000,
 )
 QUICK = Plan(
     name="quick",

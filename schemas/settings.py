@@ -150,7 +150,9 @@ class Settings:
         30.0, _parse_float(0.1), "A Pending job not submitted after this is dispatched again."
     )
     dispatch_lease_seconds: float = _setting(
-        60.0, _parse_float(1), "How long one worker owns a job's submission."
+        15.0,
+        _parse_float(1),
+        "How long one worker owns a job's submission (renewed while it works).",
     )
     dispatch_attempts: int = _setting(
         10,

@@ -62,6 +62,8 @@ WAITING = [JobState.PENDING.value, JobState.RESUMING.value]  # states a dispatch
 # ``$eq`` spelled out: the same match as ``{"active": True}`` on MongoDB, and the form
 # nx-27017 serves from the index (a bare boolean makes it scan the collection)
 ACTIVE_ONLY = {"active": {"$eq": True}}
+# What ``workers.enqueue.dispatch`` needs of a job to place it in its org's line.
+DISPATCHED_FIELDS = {"_id": 1, "org": 1, "backend": 1, "priority_rank": 1, "created_on": 1}
 
 
 def public(doc: Mapping[str, Any]) -> Doc:
@@ -342,7 +344,7 @@ class Jobs:
                     "enqueued_at": {"$lt": older_than},
                     "claim_until": {"$lt": utcnow()},
                 },
-                {"_id": 1, "backend": 1, "status": 1, "enqueued_at": 1},
+                {**DISPATCHED_FIELDS, "status": 1, "enqueued_at": 1},
             )
         )
 

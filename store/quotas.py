@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from jobyard.schemas.job import ACTIVE_STATES, JobState
 from jobyard.store.guard import guarded
+from jobyard.store.jobs import DISPATCHED_FIELDS
 from jobyard.store.timeutil import utcnow
 
 Doc = dict[str, Any]
@@ -72,7 +73,7 @@ class Quotas:
         """The org's jobs waiting for a slot (not admitted lately), in the order they get
         one: priority, then age (``priority_rank``: high 2, normal 1, low 0)."""
         query = {"org": org, "status": {"$in": WAITING}, "submitted": False}
-        fields = {"_id": 1, "backend": 1, "priority_rank": 1, "created_on": 1, "admitted_at": 1}
+        fields = {**DISPATCHED_FIELDS, "admitted_at": 1}
         order = [("priority_rank", DESCENDING), ("created_on", ASCENDING), ("_id", ASCENDING)]
         since = utcnow() - admitted_within
         found: list[Doc] = []

@@ -63,5 +63,5 @@ def admit_next(ctx: Context, org: str) -> int:
     free = (limits["max_running_jobs"] or 10**6) - len(occupying)
     sent = 0
     for job in ctx.store.quotas.waiting(org, max(free, 0), window):
-        sent += enqueue.dispatch(ctx.celery, job["_id"], job["backend"])
+        sent += enqueue.dispatch(ctx.celery, ctx.redis, job)
     return sent

@@ -7,6 +7,7 @@ from kombu.entity import Queue
 
 from jobyard.schemas.settings import Settings
 from jobyard.workers.enqueue import TICK
+from jobyard.workers.turns import PRIORITY_STEPS
 
 BACKEND_QUEUES = ("process", "kubernetes", "slurm", "lepton")
 MAINTENANCE_QUEUE = "maintenance"
@@ -30,7 +31,10 @@ def create_celery(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 3600},
+        broker_transport_options={
+            "visibility_timeout": 3600,
+            "priority_steps": list(PRIORITY_STEPS),  # workers.turns: turns after the rest
+        },
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         enable_utc=True,

@@ -33,12 +33,13 @@ from jobyard.store.datasets import output_dataset_id
 from jobyard.store.errors import StaleState
 from jobyard.store.jobs import TickWrite, job_secrets
 from jobyard.store.timeutil import utcnow
-from jobyard.workers import admission, enqueue, fleet, staging, telemetry, transfers
+from jobyard.workers import admission, enqueue, fleet, locks, staging, telemetry, transfers
 from jobyard.workers.context import Context
 from jobyard.workers.decide import Decision, decide
 from jobyard.workers.ingest import Ingested, ingest
 from jobyard.workers.locks import Lease
 from jobyard.workers.runspec import run_spec
+from jobyard.workers.turns import Turns
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,14 @@ def dispatch(ctx: Context, job_id: str) -> str:
     job = ctx.store.jobs.claim_dispatch(job_id, ctx.settings.dispatch_lease_seconds)
     if job is None:
         return "skipped"
+    # Renewed while it works, so the claim can be short: a worker killed mid-dispatch
+    # holds the job up for one lease, not for as long as a slow submit might take.
+    with locks.kept(_Claim(ctx, job), ctx.settings.dispatch_lease_seconds):
+        return _dispatch_claimed(ctx, job)
+
+
+def _dispatch_claimed(ctx: Context, job: Mapping[str, Any]) -> str:
+    job_id = str(job["_id"])
     attempts = int(job.get("dispatch_attempts") or 0)
     if attempts > ctx.settings.dispatch_attempts:
         fail(
@@ -105,6 +114,17 @@ def dispatch(ctx: Context, job_id: str) -> str:
     return "submitted"
 
 
+class _Claim:
+    """The job's dispatch claim as a renewable lease (``locks.kept``)."""
+
+    def __init__(self, ctx: Context, job: Mapping[str, Any]) -> None:
+        self._ctx, self._job_id, self._run = ctx, str(job["_id"]), int(job["run"])
+
+    def renew(self, seconds: float | None = None) -> bool:
+        lease = seconds or self._ctx.settings.dispatch_lease_seconds
+        return self._ctx.store.jobs.renew_claim(self._job_id, self._run, lease)
+
+
 class _ClaimLease:
     """The job's dispatch claim and the staging lease, renewed together while copying."""
 
@@ -144,7 +164,7 @@ def stage(ctx: Context, job_id: str) -> str:
             fail(ctx, job_id, f"submit failed: {e}")
             return "failed"
         if ctx.store.jobs.mark_staged(job_id, int(job["run"])):
-            enqueue.dispatch(ctx.celery, job_id, job["backend"])
+            enqueue.dispatch_now(ctx.celery, job_id, job["backend"])
         return "staged"
     finally:
         lease.release()
@@ -210,13 +230,16 @@ def reconcile(ctx: Context, backend_name: str) -> int:
     if lease is None:
         return 0
     try:
-        return _reconcile(ctx, backend_name)
+        with locks.kept(lease, lease.seconds):
+            return _reconcile(ctx, backend_name)
     finally:
         lease.release()
 
 
 def _reconcile_lease(ctx: Context) -> float:
-    return max(ctx.settings.reconcile_interval_seconds * 5, 30.0)
+    """Short, and renewed while the pass runs: a worker killed mid-pass holds the backend
+    up for seconds, not for as long as a pass might take."""
+    return max(ctx.settings.reconcile_interval_seconds * 3, 6.0)
 
 
 def _reconcile(ctx: Context, backend_name: str) -> int:
@@ -367,7 +390,7 @@ def _apply(
         if ctx.store.jobs.resubmit(job_id, job["status"], job["run"], decision.message):
             logger.warning("job %s: %s", job_id, decision.message)
             ctx.backend(job["backend"]).cleanup(handle)
-            enqueue.dispatch(ctx.celery, job_id, job["backend"])
+            enqueue.dispatch(ctx.celery, ctx.redis, job)
         return
     if decision.target is not None:
         outcome.move(job, handle, decision)
@@ -376,6 +399,32 @@ def _apply(
 
 
 # --- tick -----------------------------------------------------------------------------
+
+
+def _redispatch(ctx: Context) -> int:
+    """Dispatch again what MongoDB says waits too long. A job still in its org's line
+    waits its turn (a backlog, not a loss), unless its queue holds no message at all (its
+    turn went with a worker killed holding it); one in no line lost its entry with Redis,
+    or with the worker that took it, and is entered again. Each job at most once per
+    ``redispatch_after_seconds`` (``mark_enqueued``), however long the backlog."""
+    jobs = ctx.store.jobs.unsubmitted(utcnow() - ctx.settings.redispatch_after_seconds)
+    canceling = [j for j in jobs if j["status"] == JobState.CANCELING.value]
+    for job in canceling:
+        changes = {"finished_on": utcnow()}
+        _try_transition(ctx, job["_id"], JobState.CANCELED, "canceled before it started", changes)
+    by_queue: dict[str, list[dict[str, Any]]] = {}
+    for job in jobs:
+        if job["status"] != JobState.CANCELING.value:
+            by_queue.setdefault(queue_for(job["backend"]), []).append(job)
+    turns, sent = Turns(ctx.redis), 0
+    for queue, waiting in by_queue.items():
+        in_line = turns.in_line(queue, waiting) if turns.backlog(queue) else set()
+        for job in waiting:
+            if job["_id"] not in in_line and ctx.store.jobs.mark_enqueued(
+                job["_id"], job["enqueued_at"]
+            ):
+                sent += enqueue.dispatch(ctx.celery, ctx.redis, job)
+    return sent
 
 
 def tick(ctx: Context) -> dict[str, int]:
@@ -387,17 +436,9 @@ def tick(ctx: Context) -> dict[str, int]:
     if ctx.lease("tick", settings.reconcile_interval_seconds * 0.9) is None:
         return {"redispatched": 0, "reconciles": 0}
     redispatched = 0
-    for job in ctx.store.jobs.unsubmitted(utcnow() - settings.redispatch_after_seconds):
-        if job["status"] == JobState.CANCELING.value:
-            _try_transition(
-                ctx,
-                job["_id"],
-                JobState.CANCELED,
-                "canceled before it started",
-                {"finished_on": utcnow()},
-            )
-        elif ctx.store.jobs.mark_enqueued(job["_id"], job["enqueued_at"]):
-            redispatched += enqueue.dispatch(ctx.celery, job["_id"], job["backend"])
+    # Expires unreleased too: one scan per half redispatch age, not one per beat.
+    if ctx.lease("redispatch", settings.redispatch_after_seconds / 2) is not None:
+        redispatched = _redispatch(ctx)
     fleet.sample(ctx.store, ctx.redis, utcnow())  # at most one sample per interval
     backends = ctx.store.jobs.backends_to_watch()
     for name in backends:

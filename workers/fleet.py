@@ -22,6 +22,7 @@ from typing import Any
 from jobyard.backends.registry import queue_for
 from jobyard.store import Store
 from jobyard.workers.celery_app import QUEUES
+from jobyard.workers.turns import broker_lists
 
 logger = logging.getLogger(__name__)
 SAMPLE_SECONDS = 30.0  # one queue sample per interval, whatever the number of ticks
@@ -150,18 +151,28 @@ def install(app: Any, settings: Any) -> None:
 
 
 def backlog(redis: Any, queue: str, now: float) -> dict[str, Any]:
-    """Messages waiting in the broker's list for ``queue`` and the age of the oldest (the
-    ``sent_at`` header jobyard's messages carry; the list's far end is the oldest)."""
-    length = int(redis.llen(queue))
-    oldest = None
-    raw = redis.lindex(queue, -1) if length else None
-    if raw:
-        try:
-            sent = json.loads(raw).get("headers", {}).get("sent_at")
-            oldest = round(now - float(sent), 3) if sent else None
-        except (ValueError, TypeError, AttributeError):
-            oldest = None
-    return {"messages": length, "oldest_message_age_seconds": oldest}
+    """Messages waiting in the broker's lists for ``queue`` (turns and the rest) and the age
+    of the oldest (the ``sent_at`` header jobyard's messages carry; a list's far end is its
+    oldest). One pipelined round trip."""
+    pipe = redis.pipeline(transaction=False)
+    for name in broker_lists(queue):
+        pipe.llen(name)
+        pipe.lindex(name, -1)
+    found = pipe.execute()
+    lengths, tails = found[0::2], found[1::2]
+    ages = [age for age in (_age(raw, now) for raw in tails if raw) if age is not None]
+    return {
+        "messages": sum(int(n) for n in lengths),
+        "oldest_message_age_seconds": max(ages) if ages else None,
+    }
+
+
+def _age(raw: bytes, now: float) -> float | None:
+    try:
+        sent = json.loads(raw).get("headers", {}).get("sent_at")
+        return round(now - float(sent), 3) if sent else None
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def queues(store: Store, redis: Any, now: float, org: str | None = None) -> list[dict[str, Any]]:

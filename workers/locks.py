@@ -8,8 +8,9 @@ never delete (or extend) the lock the next holder took meanwhile.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 
 import redis
@@ -61,6 +62,26 @@ def held(client: redis.Redis, name: str, seconds: float) -> Iterator[Lease | Non
     finally:
         if lease is not None:
             lease.release()
+
+
+@contextmanager
+def kept(lease: Renewable, seconds: float) -> Iterator[None]:
+    """Renew ``lease`` (``seconds`` long) every third of its length while the block runs:
+    a holder that dies frees it within one length, however long a live holder works."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(seconds / 3):
+            with suppress(Exception):  # a failed renewal is retried; expiry is the fallback
+                lease.renew(seconds)
+
+    keeper = threading.Thread(target=renew, name="lease keeper", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
 
 
 def _milliseconds(seconds: float) -> int:

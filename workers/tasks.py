@@ -10,20 +10,23 @@ from jobyard.backends.errors import BackendError, BackendUnavailable
 from jobyard.backends.storage import StorageError
 from jobyard.workers import engine, logs, maintenance, telemetry, transfers
 from jobyard.workers.context import context_for
-from jobyard.workers.enqueue import DISPATCH, RECONCILE, STAGE, TICK
+from jobyard.workers.enqueue import DISPATCH, DISPATCH_TURN, RECONCILE, STAGE, TICK
 from jobyard.workers.retry import backoff
+from jobyard.workers.turns import Turns
 
 STAGE_TIME_LIMIT = 6 * 3600  # a large dataset copy; the claim is renewed while it runs
 
 
-def _retry_or_fail(task: Any, job_id: str, error: BackendUnavailable) -> str:
+def _retry_or_fail(
+    task: Any, job_id: str, error: BackendUnavailable, args: list[Any] | None = None
+) -> str:
     """Retry a transient failure with backoff, or end the job Error once retries are used."""
     ctx = context_for(task.app)
     retries = task.request.retries
     if retries >= ctx.settings.submit_retries:
         engine.fail(ctx, job_id, f"backend unavailable after {retries} retries: {error}")
         return "failed"
-    raise task.retry(exc=error, countdown=backoff(retries)) from error
+    raise task.retry(args=args, exc=error, countdown=backoff(retries)) from error
 
 
 @shared_task(bind=True, name=DISPATCH, max_retries=None)
@@ -32,6 +35,24 @@ def dispatch(self: Any, job_id: str) -> str:
         return engine.dispatch(context_for(self.app), job_id)
     except BackendUnavailable as e:
         return _retry_or_fail(self, job_id, e)
+
+
+@shared_task(bind=True, name=DISPATCH_TURN, max_retries=None)
+def dispatch_turn(self: Any, queue: str, job_id: str | None = None) -> str:
+    """Dispatch the job whose turn it is on ``queue`` (``workers.turns``); a retry names
+    the job it is for, which keeps its place."""
+    ctx = context_for(self.app)
+    request_id = None
+    if job_id is None:
+        turn = Turns(ctx.redis).take(queue)
+        if turn is None:
+            return "no job waiting"  # a turn sent twice, or its job taken by the tick's
+        job_id, request_id = turn.job_id, turn.request_id
+    with logs.bound(job_id=job_id, request_id=request_id):
+        try:
+            return engine.dispatch(ctx, job_id)
+        except BackendUnavailable as e:
+            return _retry_or_fail(self, job_id, e, args=[queue, job_id])
 
 
 @shared_task(
@@ -101,6 +122,8 @@ def _bind_context(task_id: str = "", task: Any = None, args: Any = (), **_: Any)
     request_id = getattr(request, "request_id", None) or headers.get("request_id")
     about = str(args[0]) if args else None
     name = getattr(task, "name", "")
+    if name == DISPATCH_TURN:
+        request_id = None  # a turn may take another request's job: bound when it is taken
     context = logs.bound(
         task_id=task_id,
         request_id=request_id,

@@ -14,6 +14,7 @@ per scrape, in the worker's parent process only.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from prometheus_client.registry import Collector
 from jobyard.backends import registry
 from jobyard.schemas.job import JobState
 from jobyard.schemas.settings import Settings
+from jobyard.workers.turns import broker_lists
 
 MULTIPROC = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -64,7 +66,8 @@ def child_exited(pid: int) -> None:
 
 
 class StateCollector(Collector):
-    """Jobs by state and backend, and the broker backlog per queue, read per scrape."""
+    """Jobs by state and backend, the broker backlog per queue and each worker's heartbeat
+    age, read per scrape."""
 
     def __init__(self, settings: Settings, queues: list[str]) -> None:
         self._settings = settings
@@ -91,8 +94,19 @@ class StateCollector(Collector):
                 ]
                 for doc in coll.aggregate(by_state):
                     found[(str(doc["_id"]), str(backend))] = int(doc["n"])
+            reports = list(
+                client[self._settings.mongo_db]["workers"].find({}, {"last_report_time": 1})
+            )
         finally:
             client.close()
+        ages = GaugeMetricFamily(
+            "jobyard_worker_heartbeat_age_seconds",
+            "Seconds since each worker last reported (workers.fleet); lost ones age on",
+            labels=["worker"],
+        )
+        now = time.time()
+        for report in reports:
+            ages.add_metric([str(report["_id"])], now - float(report.get("last_report_time") or 0))
         backends = sorted({b for _, b in found} or {"process"})
         for state in JobState:
             for backend in backends:
@@ -104,10 +118,12 @@ class StateCollector(Collector):
         broker = Redis.from_url(str(self._settings.redis_url), socket_timeout=2)
         try:
             for queue in self._queues:
-                backlog.add_metric([queue], float(broker.llen(queue)))
+                lengths = [broker.llen(name) for name in broker_lists(queue)]
+                backlog.add_metric([queue], float(sum(lengths)))
         finally:
             broker.close()
         yield backlog
+        yield ages
 
 
 def serve(port: int, host: str, state: StateCollector | None = None) -> None:

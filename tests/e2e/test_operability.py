@@ -91,6 +91,7 @@ def test_metrics_dashboard_and_one_request_followed_through_json_logs(tmp_path):
         assert _value(worker_text, "jobyard_log_bytes_ingested_total") > 0
         assert _value(worker_text, "jobyard_submit_to_running_seconds_count") >= 1
         assert _value(worker_text, "jobyard_queue_backlog", queue="process") >= 0
+        assert 0 <= _value(worker_text, "jobyard_worker_heartbeat_age_seconds") < 60
 
         dashboard = json.loads((ROOT / "ops/grafana/dashboards/jobyard.json").read_text())
         queries = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]

@@ -42,6 +42,16 @@ def test_a_lease_that_ran_out_cannot_release_the_next_holders(ctx):
     assert ctx.lease("reconcile:process", 5) is not None
 
 
+def test_a_kept_lease_outlives_its_length_while_held_and_ends_with_its_holder(ctx):
+    lease = ctx.lease("reconcile:process", 0.3)
+    assert lease is not None
+    with locks.kept(lease, lease.seconds):
+        time.sleep(1.0)  # three lengths of work: renewed meanwhile
+        assert ctx.lease("reconcile:process", 5) is None
+    time.sleep(0.4)  # nobody renews it now: as if its holder had died
+    assert ctx.lease("reconcile:process", 5) is not None
+
+
 def test_a_dispatch_that_keeps_dying_ends_the_job_with_the_reason(ctx, store):
     job_id = _job(store)
     # three earlier dispatches claimed the job and died before submitting

@@ -104,3 +104,16 @@ def test_the_quota_is_read_by_members_and_set_by_admins(login, settings, monkeyp
         monkeypatch.setenv(name, value)
     assert cli.main(["admin", "quota", "--org", "acme", "--max-gpus", "none"]) == 0
     assert member.call("GET", "quota").json == {"max_running_jobs": 2, "max_gpus": None}
+
+
+def test_without_a_quota_two_orgs_take_turns(login, worker, store):
+    """Ten jobs of one org sent before another org's two: the two start among the first
+    five (turns), not after all ten (one FIFO queue)."""
+    mine, theirs = login(), login("globex")
+    first = [train(mine, epochs=1) for _ in range(10)]
+    then = [train(theirs, epochs=1) for _ in range(2)]
+    worker()
+    for s, job_id in [(mine, j) for j in first] + [(theirs, j) for j in then]:
+        until_status(s, job_id, "Done", timeout=120)
+    started = sorted(first + then, key=lambda j: store.jobs.find(j)["started_on"])
+    assert max(started.index(j) for j in then) < 5, started

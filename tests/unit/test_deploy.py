@@ -14,6 +14,9 @@ import jsonschema
 import pytest
 import yaml
 
+from jobyard.workers.celery_app import CONTROL_QUEUE
+from jobyard.workers.turns import broker_lists
+
 ROOT = Path(__file__).parents[2]
 DEPLOY = ROOT / "deploy" / "kubernetes"
 MODELS = {
@@ -71,11 +74,15 @@ def test_each_pool_is_scaled_by_keda_on_its_queue():
     scaled = {}
     for doc in _docs("keda.yaml"):
         jsonschema.validate(doc, schema)
-        (trigger,) = doc["spec"]["triggers"]
-        assert trigger["type"] == "redis"
-        scaled[doc["spec"]["scaleTargetRef"]["name"]] = trigger["metadata"]["listName"]
+        triggers = doc["spec"]["triggers"]
+        assert {t["type"] for t in triggers} == {"redis"}
+        scaled[doc["spec"]["scaleTargetRef"]["name"]] = [
+            t["metadata"]["listName"] for t in triggers
+        ]
     assert set(scaled) == set(pools)
-    for pool, queue in scaled.items():
-        assert queue == pools[pool][0]
+    for pool, lists in scaled.items():
+        queue = pools[pool][0]
+        # a backend pool's turns wait on a list of their own (workers.turns)
+        assert lists == ([queue] if queue == CONTROL_QUEUE else list(broker_lists(queue)))
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**_docs("keda.yaml")[0], "spec": {"triggers": []}}, schema)
