@@ -317,16 +317,34 @@ def _limit(raw: str) -> int | None:
     return value
 
 
+def _target(raw: str) -> str:
+    from jobyard.schemas.job import BACKEND_TARGET
+
+    if not BACKEND_TARGET.match(raw):
+        raise argparse.ArgumentTypeError("process, kubernetes, slurm or lepton[:<workspace id>]")
+    return raw
+
+
 def cmd_quota(args: argparse.Namespace) -> int:
-    """Show an org's quota, or change what is given (``none`` lifts a limit)."""
+    """Show an org's quota, or change what is given (``none`` lifts a limit); with
+    ``--backend``, the limits on that backend target."""
     with _admin_store() as store:
-        limits = store.quotas.get(args.org)
+        quota = store.quotas.get(args.org)
+        limits = quota
+        if args.backend is not None:
+            limits = next((e for e in quota["backends"] if e["backend"] == args.backend), {})
+            if not limits:
+                limits = {"backend": args.backend, "max_running_jobs": None, "max_gpus": None}
+                quota["backends"].append(limits)
         for name in ("max_running_jobs", "max_gpus"):
             if getattr(args, name) is not _UNSET:
                 limits[name] = getattr(args, name)
-        if limits != store.quotas.get(args.org):
-            limits = store.quotas.set(args.org, limits)
-    print(json.dumps({"org": args.org, **limits}))
+        quota["backends"] = [
+            e for e in quota["backends"] if (e["max_running_jobs"], e["max_gpus"]) != (None, None)
+        ]
+        if quota != store.quotas.get(args.org):
+            quota = store.quotas.set(args.org, quota)
+    print(json.dumps({"org": args.org, **quota}))
     return 0
 
 
@@ -453,6 +471,9 @@ def parser() -> argparse.ArgumentParser:
     revoke.set_defaults(func=cmd_revoke_key)
     quota = admin.add_parser("quota", help="show or set an org's running-jobs and GPU limits")
     quota.add_argument("--org", required=True)
+    quota.add_argument(
+        "--backend", type=_target, help="limits on this backend target (as jobs show it)"
+    )
     for flag in ("max-running-jobs", "max-gpus"):
         quota.add_argument(f"--{flag}", type=_limit, default=_UNSET, metavar="N|none")
     quota.set_defaults(func=cmd_quota)

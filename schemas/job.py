@@ -353,11 +353,42 @@ class JobCreateSchema(StrictSchema):
             )
 
 
-class QuotaSchema(StrictSchema):
+BACKEND_TARGET = re.compile(r"^(process|kubernetes|slurm|lepton)(:[A-Za-z0-9_-]{1,64})?$")
+
+
+class LimitsSchema(StrictSchema):
     max_running_jobs = fields.Integer(
         required=True, allow_none=True, validate=validate.Range(1, 1_000_000)
     )
     max_gpus = fields.Integer(required=True, allow_none=True, validate=validate.Range(0, 1_000_000))
+
+
+class TargetQuotaSchema(LimitsSchema):
+    backend = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            BACKEND_TARGET,
+            error="a backend target: process, kubernetes, slurm or lepton, "
+            "optionally :<workspace id> (as jobs show it in backend)",
+        ),
+        metadata={"description": "the backend target these limits hold for"},
+    )
+
+
+class QuotaSchema(LimitsSchema):
+    """The org's limits, and optionally limits on one backend target: a job must fit both."""
+
+    backends = fields.List(
+        fields.Nested(TargetQuotaSchema),
+        validate=validate.Length(max=100),
+        metadata={"description": "per backend target; given on PUT, it replaces the list"},
+    )
+
+    @ma.validates_schema
+    def _one_entry_per_target(self, data: dict[str, Any], **_: Any) -> None:
+        targets = [entry["backend"] for entry in data.get("backends") or []]
+        if len(targets) != len(set(targets)):
+            raise ma.ValidationError("each backend target at most once", "backends")
 
 
 class PauseSchema(StrictSchema):

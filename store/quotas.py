@@ -25,6 +25,22 @@ WAITING = [JobState.PENDING.value, JobState.RESUMING.value]
 RUNNING = [s.value for s in ACTIVE_STATES if s.value not in WAITING]
 
 
+def _limits(found: Mapping[str, Any]) -> Doc:
+    return {k: found.get(k) for k in ("max_running_jobs", "max_gpus")}
+
+
+def _target(entry: Mapping[str, Any]) -> Doc:
+    return {"backend": str(entry["backend"]), **_limits(entry)}
+
+
+def limits_for(quota: Mapping[str, Any], backend: str) -> Doc:
+    """The limits a job on ``backend`` must also fit, beside the org's (none: unlimited)."""
+    for entry in quota.get("backends") or []:
+        if entry["backend"] == backend:
+            return _limits(entry)
+    return {"max_running_jobs": None, "max_gpus": None}
+
+
 def gpus_of(job: Mapping[str, Any]) -> int:
     """GPUs a job asks for: ``backend_details.num_gpus`` (0 when it names none)."""
     return int((job.get("backend_details") or {}).get("num_gpus") or 0)
@@ -41,10 +57,14 @@ class Quotas:
         return {
             "max_running_jobs": found.get("max_running_jobs"),
             "max_gpus": found.get("max_gpus"),
+            "backends": [_target(entry) for entry in found.get("backends") or []],
         }
 
-    def set(self, org: str, limits: Mapping[str, int | None]) -> Doc:
-        fields = {k: limits.get(k) for k in ("max_running_jobs", "max_gpus")}
+    def set(self, org: str, limits: Mapping[str, Any]) -> Doc:
+        """Set the org's limits; ``backends``, when given, replaces the per-target list."""
+        fields: Doc = _limits(limits)
+        if limits.get("backends") is not None:
+            fields["backends"] = [_target(entry) for entry in limits["backends"]]
         if not self._coll.update_one({"_id": org}, {"$set": fields}).matched_count:
             try:
                 self._coll.insert_one({"_id": org, **fields})
@@ -54,25 +74,34 @@ class Quotas:
 
     def occupying(self, org: str, but: str, admitted_within: float) -> list[Doc]:
         """The org's jobs holding a slot, ``but`` one: running, submitted, or admitted in
-        the last ``admitted_within`` seconds and about to be submitted."""
-        fields = {"_id": 1, "backend_details": 1}
-        running = self._jobs.find({"org": org, "status": {"$in": RUNNING}}, fields)
-        waiting = {"org": org, "status": {"$in": WAITING}}
-        submitted = self._jobs.find({**waiting, "submitted": True}, fields)
+        the last ``admitted_within`` seconds and about to be submitted. One query: a job
+        moving from admitted to running between two queries would be in neither."""
+        waiting = {"status": {"$in": WAITING}}
         since = utcnow() - admitted_within
-        admitted = self._jobs.find({**waiting, "admitted_at": {"$gt": since}}, fields)
-        found = {d["_id"]: d for cursor in (running, submitted, admitted) for d in cursor}
-        found.pop(but, None)
-        return list(found.values())
+        query = {
+            "org": org,
+            "$or": [
+                {"status": {"$in": RUNNING}},
+                {**waiting, "submitted": True},
+                {**waiting, "admitted_at": {"$gt": since}},
+            ],
+        }
+        fields = {"_id": 1, "backend": 1, "backend_details": 1}
+        return [d for d in self._jobs.find(query, fields) if d["_id"] != but]
 
     def admit(self, job_id: str) -> None:
         """The job has its slot: it counts from now, before its run is submitted."""
         self._jobs.update_one({"_id": job_id}, {"$set": {"admitted_at": utcnow()}})
 
-    def waiting(self, org: str, limit: int, admitted_within: float) -> list[Doc]:
-        """The org's jobs waiting for a slot (not admitted lately), in the order they get
-        one: priority, then age (``priority_rank``: high 2, normal 1, low 0)."""
-        query = {"org": org, "status": {"$in": WAITING}, "submitted": False}
+    def waiting(
+        self, org: str, limit: int, admitted_within: float, backend: str | None = None
+    ) -> list[Doc]:
+        """The org's jobs waiting for a slot (not admitted lately; on ``backend`` only, if
+        given), in the order they get one: priority, then age (``priority_rank``: high 2,
+        normal 1, low 0)."""
+        query: Doc = {"org": org, "status": {"$in": WAITING}, "submitted": False}
+        if backend is not None:
+            query["backend"] = backend
         fields = {**DISPATCHED_FIELDS, "admitted_at": 1}
         order = [("priority_rank", DESCENDING), ("created_on", ASCENDING), ("_id", ASCENDING)]
         since = utcnow() - admitted_within

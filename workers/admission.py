@@ -1,6 +1,7 @@
 """Quota admission, at dispatch: a job of an org with a quota starts only if a slot is
 free for it and no job of that org that should start before it (higher priority, or as
-high and older) is still waiting. Jobs left waiting show why and are dispatched again
+high and older) is still waiting; the same again on the job's backend target when the
+org has limits there. Jobs left waiting show why and are dispatched again
 when a slot frees (``admit_next``) or by the tick."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from jobyard.store.quotas import gpus_of
+from jobyard.store.quotas import gpus_of, limits_for
 from jobyard.workers import enqueue
 from jobyard.workers.context import Context
 
@@ -21,11 +22,19 @@ WAIT_SECONDS = 3.0
 
 def blocked(ctx: Context, job: Mapping[str, Any]) -> str | None:
     """Why the job may not start now (the message it shows), or None to go ahead. The
-    caller holds the job's dispatch claim."""
-    org = str(job["org"])
-    limits = ctx.store.quotas.get(org)
-    jobs_limit, gpus_limit = limits["max_running_jobs"], limits["max_gpus"]
-    if jobs_limit is None and gpus_limit is None:
+    caller holds the job's dispatch claim. The job must fit the org's limits and those
+    of its backend target, if the org has any."""
+    org, backend = str(job["org"]), str(job["backend"])
+    quota = ctx.store.quotas.get(org)
+    scopes = [
+        (label, limits, only)
+        for label, limits, only in (
+            ("org quota", quota, None),
+            (f"org quota on {backend}", limits_for(quota, backend), backend),
+        )
+        if limits["max_running_jobs"] is not None or limits["max_gpus"] is not None
+    ]
+    if not scopes:
         return None
     lease = None
     deadline = time.monotonic() + WAIT_SECONDS  # admissions take milliseconds: queue up
@@ -38,25 +47,44 @@ def blocked(ctx: Context, job: Mapping[str, Any]) -> str | None:
     try:
         window = ctx.settings.dispatch_lease_seconds
         occupying = ctx.store.quotas.occupying(org, str(job["_id"]), window)
-        if jobs_limit is not None:
-            free = jobs_limit - len(occupying)
-            ahead = [w["_id"] for w in ctx.store.quotas.waiting(org, max(free, 0), window)]
-            if free <= 0 or job["_id"] not in ahead:
-                return f"waiting for org quota: {len(occupying)} of {jobs_limit} jobs running"
-        if gpus_limit is not None:
-            used = sum(gpus_of(j) for j in occupying)
-            if used + gpus_of(job) > gpus_limit:
-                return f"waiting for org quota: {used} of {gpus_limit} GPUs in use"
+        for label, limits, only in scopes:
+            held = [j for j in occupying if only is None or j.get("backend") == only]
+            reason = _over(ctx, job, label, limits, held, only)
+            if reason is not None:
+                return reason
         ctx.store.quotas.admit(str(job["_id"]))
         return None
     finally:
         lease.release()
 
 
+def _over(
+    ctx: Context,
+    job: Mapping[str, Any],
+    label: str,
+    limits: Mapping[str, Any],
+    held: list[dict[str, Any]],
+    backend: str | None,
+) -> str | None:
+    """Why ``job`` does not fit these limits, given the jobs holding a slot of them."""
+    jobs_limit, gpus_limit = limits["max_running_jobs"], limits["max_gpus"]
+    if jobs_limit is not None:
+        free = jobs_limit - len(held)
+        window = ctx.settings.dispatch_lease_seconds
+        waiting = ctx.store.quotas.waiting(str(job["org"]), max(free, 0), window, backend)
+        if free <= 0 or job["_id"] not in [w["_id"] for w in waiting]:
+            return f"waiting for {label}: {len(held)} of {jobs_limit} jobs running"
+    if gpus_limit is not None:
+        used = sum(gpus_of(j) for j in held)
+        if used + gpus_of(job) > gpus_limit:
+            return f"waiting for {label}: {used} of {gpus_limit} GPUs in use"
+    return None
+
+
 def admit_next(ctx: Context, org: str) -> int:
     """A slot of ``org`` freed: dispatch its next waiting jobs (as many as may fit)."""
     limits = ctx.store.quotas.get(org)
-    if limits["max_running_jobs"] is None and limits["max_gpus"] is None:
+    if limits["max_running_jobs"] is None and limits["max_gpus"] is None and not limits["backends"]:
         return 0
     window = ctx.settings.dispatch_lease_seconds
     occupying = ctx.store.quotas.occupying(org, "", window)

@@ -27,7 +27,7 @@ def _quota(session, jobs=None, gpus=None):
 
 def test_twelve_jobs_under_a_quota_of_three_never_run_more_than_three(login, worker, store):
     admin = login(admin=True)
-    assert _quota(admin, jobs=3) == {"max_running_jobs": 3, "max_gpus": None}
+    assert _quota(admin, jobs=3) == {"max_running_jobs": 3, "max_gpus": None, "backends": []}
     jobs = [train(admin, epochs=2, pace=0.3) for _ in range(12)]
     other = login("globex")
     theirs = train(other, epochs=1)
@@ -86,7 +86,8 @@ def test_high_starts_before_normal_before_low(login, worker, store):
 
 def test_the_quota_is_read_by_members_and_set_by_admins(login, settings, monkeypatch):
     admin, member = login(admin=True), login(user="bob")
-    assert member.call("GET", "quota").json == {"max_running_jobs": None, "max_gpus": None}
+    none = {"max_running_jobs": None, "max_gpus": None, "backends": []}
+    assert member.call("GET", "quota").json == none
     assert_error(member.call("PUT", "quota", json={"max_running_jobs": 2, "max_gpus": None}), 403)
     assert "max_running_jobs" in str(
         assert_error(
@@ -94,7 +95,7 @@ def test_the_quota_is_read_by_members_and_set_by_admins(login, settings, monkeyp
         )
     )
     _quota(admin, jobs=2, gpus=8)
-    assert member.call("GET", "quota").json == {"max_running_jobs": 2, "max_gpus": 8}
+    assert member.call("GET", "quota").json == {**none, "max_running_jobs": 2, "max_gpus": 8}
     for name, value in {
         "JOBYARD_MONGO_URI": str(settings.mongo_uri),
         "JOBYARD_MONGO_DB": settings.mongo_db,
@@ -103,7 +104,62 @@ def test_the_quota_is_read_by_members_and_set_by_admins(login, settings, monkeyp
     }.items():
         monkeypatch.setenv(name, value)
     assert cli.main(["admin", "quota", "--org", "acme", "--max-gpus", "none"]) == 0
-    assert member.call("GET", "quota").json == {"max_running_jobs": 2, "max_gpus": None}
+    assert member.call("GET", "quota").json == {**none, "max_running_jobs": 2}
+    on_slurm = ["admin", "quota", "--org", "acme", "--backend", "slurm:ws-1", "--max-gpus", "4"]
+    assert cli.main(on_slurm) == 0
+    limits = {"backend": "slurm:ws-1", "max_running_jobs": None, "max_gpus": 4}
+    assert member.call("GET", "quota").json["backends"] == [limits]
+    assert cli.main([*on_slurm[:-1], "none"]) == 0  # both limits lifted: the entry goes
+    assert member.call("GET", "quota").json["backends"] == []
+    for bad, field in (
+        (
+            {"backends": [{"backend": "mainframe", "max_running_jobs": 1, "max_gpus": None}]},
+            "backend",
+        ),
+        ({"backends": [limits, limits]}, "at most once"),
+    ):
+        body = {"max_running_jobs": None, "max_gpus": None, **bad}
+        assert field in str(assert_error(admin.call("PUT", "quota", json=body), 400))
+
+
+def test_a_backend_target_quota_holds_its_jobs_and_not_the_orgs_others(login, worker, store):
+    """Limits on one backend target only: 6 jobs there never run more than 2 at once,
+    and say so; the org-wide limit is unset."""
+    admin = login(admin=True)
+    body = {
+        "max_running_jobs": None,
+        "max_gpus": None,
+        "backends": [{"backend": "process", "max_running_jobs": 2, "max_gpus": None}],
+    }
+    assert admin.call("PUT", "quota", json=body).json["backends"] == body["backends"]
+    jobs = [train(admin, epochs=2, pace=0.3) for _ in range(6)]
+    peak, stop = [0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            n = store.db.jobs.count_documents({"org": "acme", "status": {"$in": RUNNING}})
+            peak[0] = max(peak[0], n)
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    worker()
+    try:
+        wait_for(
+            lambda: any(
+                "waiting for org quota on process: 2 of 2 jobs running"
+                in admin.call("GET", f"jobs/{i}").json["job_details"]["detailed_status"]["message"]
+                for i in jobs
+            ),
+            30,
+            "a job waiting for the target's quota",
+        )
+        for job_id in jobs:
+            until_status(admin, job_id, "Done", timeout=120)
+    finally:
+        stop.set()
+        sampler.join()
+    assert peak[0] == 2, peak
 
 
 def test_without_a_quota_two_orgs_take_turns(login, worker, store):
