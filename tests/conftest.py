@@ -127,6 +127,13 @@ class Session:
 
 @pytest.fixture
 def login(client: FlaskClient, store: Store) -> Any:
+    return logins(client, store)
+
+
+def logins(client: FlaskClient, store: Store) -> Any:
+    """``login(org, admin, user)``: a new user of ``org`` logged in through the API (the
+    fixture's, and the bench's pools phase on its in-process app)."""
+
     def _login(org: str = "acme", admin: bool = False, user: str = "alice") -> Session:
         account = store.accounts.ensure_user(org, user, f"{user}@{org}.test", is_admin=admin)
         key = store.accounts.create_key(account)

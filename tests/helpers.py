@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -43,9 +44,21 @@ def wait_for(check: Any, timeout: float, what: str, interval: float = 0.1) -> An
 class DoubleHTTPServer(ThreadingHTTPServer):
     """The API doubles' server: a client that hangs up mid-answer (a watch or a log
     follow cut short at teardown) is normal for a real API server, not an error to print;
-    anything else still is."""
+    anything else still is.
+
+    Two defaults of ``http.server`` that no real API server has are changed: answers go
+    out with TCP_NODELAY (Go's net/http sets it; without it, a request on a kept-alive
+    connection waits ~40 ms for Nagle against the client's delayed ACK), and the listen
+    backlog is 128, not 5 (the Lepton backend reads 16 logs at once; dropped connects
+    are retried after a second)."""
 
     daemon_threads = True
+    request_queue_size = 128
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):

@@ -227,16 +227,12 @@ class SlurmBackend(Backend):
     # -- stop / cleanup --------------------------------------------------------------
 
     def stop(self, handle: Handle, graceful: bool) -> None:
-        """Graceful: SIGTERM to the batch script itself (``--full``; plain ``--signal`` only
-        reaches job steps), so the workload checkpoints and exits. A job still pending has
-        nothing to checkpoint and is cancelled outright. Kill: SIGKILL, then cancel."""
+        """Graceful: SIGTERM to the batch script, so the workload checkpoints and exits;
+        kill: SIGKILL. A job still pending is cancelled (``parse.scancel_command``)."""
         job_id = str(handle.data.get("slurm_job_id") or "")
         if not job_id:
             return
-        quoted = shlex.quote(job_id)
-        signal = "TERM" if graceful else "KILL"
-        command = f"scancel --signal={signal} --full {quoted} 2>/dev/null || scancel {quoted}"
-        status, _, err = self.shell.run(command)
+        status, _, err = self.shell.run(parse.scancel_command(job_id, graceful))
         message = err.decode(errors="replace").strip()
         if status != 0 and parse.is_transient_error(message):
             raise BackendUnavailable(f"scancel of SLURM job {job_id}: {message}")

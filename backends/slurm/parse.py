@@ -46,6 +46,19 @@ def scontrol_command(job_ids: Iterable[str]) -> str:
     return f'for id in {ids}; do scontrol show job -o "$id"; done 2>&1; true'
 
 
+def scancel_command(job_id: str, graceful: bool) -> str:
+    """Stop a job. One still pending is cancelled outright (it has nothing to checkpoint,
+    and ``scancel --signal`` of a pending job does not fail: it waits until the job starts,
+    SLURM 22.05); a running one gets the signal in its batch script (``--full``: plain
+    ``--signal`` reaches job steps only), or is cancelled if the signal cannot be sent."""
+    quoted = shlex.quote(job_id)
+    signal = "TERM" if graceful else "KILL"
+    return (
+        f"scancel --state=PENDING {quoted}; "
+        f"scancel --signal={signal} --full {quoted} 2>/dev/null || scancel {quoted}"
+    )
+
+
 def parse_squeue(text: str) -> dict[str, QueueEntry]:
     """``{job name: (job id, state, reason)}``; with several jobs of one name, the newest.
 

@@ -11,6 +11,7 @@ that no process mentioning the base directory is left. Needs root, like the scri
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -121,6 +122,13 @@ def _stop(base: Path) -> subprocess.CompletedProcess[str]:
 def slurm_cluster() -> Iterator[SlurmCluster]:
     if shutil.which("slurmctld") is None:
         pytest.skip("SLURM is not installed (apt-get install slurm-wlm slurm-client munge ...)")
+    with started_cluster() as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def started_cluster() -> Iterator[SlurmCluster]:
+    """A fresh cluster for the ``with`` block (the fixture's, and the bench's pools)."""
     base = Path(tempfile.mkdtemp(prefix="jy-slurm-"))
     base.chmod(0o755)
     shutil.copytree(SCRIPTS, base, dirs_exist_ok=True)

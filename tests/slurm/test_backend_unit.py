@@ -191,8 +191,16 @@ def test_output_is_read_in_one_sftp_batch_in_whole_lines() -> None:
 @pytest.mark.parametrize(
     ("graceful", "command"),
     [
-        (True, "scancel --signal=TERM --full 100 2>/dev/null || scancel 100"),
-        (False, "scancel --signal=KILL --full 100 2>/dev/null || scancel 100"),
+        (
+            True,
+            "scancel --state=PENDING 100; scancel --signal=TERM --full 100 2>/dev/null"
+            " || scancel 100",
+        ),
+        (
+            False,
+            "scancel --state=PENDING 100; scancel --signal=KILL --full 100 2>/dev/null"
+            " || scancel 100",
+        ),
     ],
 )
 def test_stop_commands(graceful: bool, command: str) -> None:

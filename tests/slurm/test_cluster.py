@@ -16,6 +16,7 @@ from jobyard.backends.slurm.parse import (
     parse_scontrol,
     parse_squeue,
     run_state,
+    scancel_command,
     scontrol_command,
     squeue_command,
 )
@@ -217,6 +218,35 @@ def test_graceful_stop_reaches_the_workload(
     log = ssh_runner.sftp_read_from(f"{run_dir}/output.log", 0, 1000)
     assert log.startswith(b"ready\n")
     assert b"got TERM\n" in log  # slurmstepd adds its own "*** JOB n CANCELLED ***" line
+
+
+def test_a_pending_job_is_cancelled_at_once_by_a_graceful_stop(
+    slurm_cluster: SlurmCluster, ssh_runner: SshRunner
+) -> None:
+    """``scancel --signal`` of a pending job waits for it to start (SLURM 22.05): the stop
+    command cancels a pending job first, in well under the SSH command timeout."""
+    spec = _spec(f"t{time.monotonic_ns()}-later", ["sleep", "60"])
+    root = f"{slurm_cluster.work}/{spec.job_id}"
+    run_dir = f"{root}/run-1"
+    script = render_sbatch(
+        spec,
+        results_dir=f"{root}/results",
+        run_dir=run_dir,
+        partition=slurm_cluster.partition,
+        python=_python(ssh_runner),
+    )
+    _check(ssh_runner, f"mkdir -p {shlex.quote(run_dir)} {shlex.quote(root)}/results")
+    ssh_runner.sftp_put_many({f"{run_dir}/job.sh": script.encode()})
+    job_id = _check(ssh_runner, f"sbatch --parsable --begin=now+3600 {run_dir}/job.sh")
+    job_id = job_id.strip().split(";")[0]
+    assert _check(ssh_runner, f"squeue -h -j {job_id} -o %T").strip() == "PENDING"
+    started = time.monotonic()
+    ssh_runner.run(scancel_command(job_id, graceful=True), timeout=30)
+    assert time.monotonic() - started < 5
+    deadline = time.monotonic() + 10
+    while _check(ssh_runner, f"squeue -h -t all -j {job_id} -o %T").strip() != "CANCELLED":
+        assert time.monotonic() < deadline, "the pending job was not cancelled"
+        time.sleep(0.2)
 
 
 def test_cluster_env_points_at_real_files(slurm_cluster: SlurmCluster) -> None:
