@@ -49,6 +49,11 @@ def selector(config: KubeConfig) -> str:
     return f"{MANAGED_BY}=jobyard,{INSTANCE}={config.instance}"
 
 
+def run_selector(config: KubeConfig, run_name: str) -> str:
+    """The selector of one run's Job and Pods (the run name is its ``RUN_NAME`` label)."""
+    return f"{selector(config)},{RUN_NAME}={run_name}"
+
+
 def label_value(value: str) -> str:
     """``value`` made into a valid label value (at most 63 characters of ``[A-Za-z0-9_.-]``,
     alphanumeric at both ends); the exact value is kept in an annotation."""

@@ -240,3 +240,23 @@ def test_a_worker_without_the_results_volume_refuses_to_submit(kube_settings, tm
         backend.submit(sleeper())
     assert not (tmp_path / "not-mounted").exists()
     backend.close()
+
+
+def test_the_look_after_a_submit_lists_only_that_runs_objects(backend, fake):
+    """Dispatch polls the run it just submitted: a selector of that run, so its cost does
+    not grow with the pods running; what reconcile saw of the others is kept."""
+    handles = [backend.submit(sleeper(60)) for _ in range(3)]
+    wait_for(lambda: len(fake.procs) == 3, 60, "3 pods running")
+    backend.poll(handles)
+    fake.requests.clear()
+    status = backend.poll([handles[0]])[handles[0].name]
+    assert status.state is RunState.RUNNING
+    lists = [r for r in fake.requests if r.method == "GET"]
+    assert len(lists) == 2
+    assert all(f"jobyard.io/run-name={handles[0].name}" in r.query["labelSelector"] for r in lists)
+    fake.requests.clear()
+    outputs = backend.read_output([(h, Offsets()) for h in handles], 1024)
+    assert len(outputs) == 3
+    assert fake.count("GET", "jobs") == 0 and fake.count("GET", "pods") == 0  # no re-list
+    for handle in handles:
+        backend.cleanup(handle)
