@@ -150,21 +150,25 @@ def install(app: Any, settings: Any) -> None:
                 logger.warning("worker report not removed: %s", e)
 
 
-def backlog(redis: Any, queue: str, now: float) -> dict[str, Any]:
-    """Messages waiting in the broker's lists for ``queue`` (turns and the rest) and the age
-    of the oldest (the ``sent_at`` header jobyard's messages carry; a list's far end is its
-    oldest). One pipelined round trip."""
+def backlogs(redis: Any, queues: list[str], now: float) -> dict[str, dict[str, Any]]:
+    """Per queue, the messages waiting in its broker lists (turns and the rest) and the
+    age of the oldest (the ``sent_at`` header jobyard's messages carry; a list's far end
+    is its oldest). One pipelined round trip for every queue."""
     pipe = redis.pipeline(transaction=False)
-    for name in broker_lists(queue):
-        pipe.llen(name)
-        pipe.lindex(name, -1)
-    found = pipe.execute()
-    lengths, tails = found[0::2], found[1::2]
-    ages = [age for age in (_age(raw, now) for raw in tails if raw) if age is not None]
-    return {
-        "messages": sum(int(n) for n in lengths),
-        "oldest_message_age_seconds": max(ages) if ages else None,
-    }
+    for queue in queues:
+        for name in broker_lists(queue):
+            pipe.llen(name)
+            pipe.lindex(name, -1)
+    found = iter(pipe.execute())
+    out = {}
+    for queue in queues:
+        pairs = [(next(found), next(found)) for _ in broker_lists(queue)]
+        ages = [a for a in (_age(raw, now) for _, raw in pairs if raw) if a is not None]
+        out[queue] = {
+            "messages": sum(int(n) for n, _ in pairs),
+            "oldest_message_age_seconds": max(ages) if ages else None,
+        }
+    return out
 
 
 def _age(raw: bytes, now: float) -> float | None:
@@ -181,6 +185,7 @@ def queues(store: Store, redis: Any, now: float, org: str | None = None) -> list
     by_queue: dict[str, list[dict[str, Any]]] = {q: [] for q in QUEUES}
     for job in store.fleet.waiting(org):
         by_queue.setdefault(queue_for(job["backend"]), []).append(job)
+    broker = backlogs(redis, sorted(by_queue), now) if org is None else {}
     out = []
     for name, waiting in sorted(by_queue.items()):
         waits = [now - float(j.get("enqueued_at") or now) for j in waiting]
@@ -195,7 +200,7 @@ def queues(store: Store, redis: Any, now: float, org: str | None = None) -> list
             ),
         }
         if org is None:
-            entry.update(backlog(redis, name, now))
+            entry.update(broker[name])
         out.append(entry)
     return out
 
