@@ -85,18 +85,13 @@ class _Cluster:
         self.bench = bench
         self.api_proc = api_proc
         self.pools = [self._worker() for _ in range(POOLS)]
-        self.beat = bench.start("beat", ["-m", "bench.serve", "beat"], self._env())
+        self.beat = bench.start("beat", ["-m", "bench.serve", "beat"], bench.worker_env())
         self.started = time.monotonic()
         self.events: list[str] = []
 
-    def _env(self) -> dict[str, str]:
-        return self.bench.env(
-            JOBYARD_RECONCILE_INTERVAL_SECONDS="0.2", JOBYARD_REDISPATCH_AFTER_SECONDS="5"
-        )
-
     def _worker(self) -> Proc:
         argv = ["-m", "bench.serve", "worker", "--concurrency", str(CONCURRENCY)]
-        proc = self.bench.start("worker", argv, self._env())
+        proc = self.bench.start("worker", argv, self.bench.worker_env())
         wait_for_celery(self.bench.redis, proc)
         return proc
 
@@ -140,18 +135,23 @@ class _Cluster:
             self.bench.stop_child(proc)
 
 
-def _faults(cluster: _Cluster, outcome: Outcome, done: threading.Event) -> None:
-    """SIGKILL a worker every KILL_EVERY seconds (taking turns) until the jobs are drained;
-    Redis restarted once a third of the jobs is accepted, the API at two thirds."""
-    kills, restarts = 0, [(1 / 3, cluster.restart_redis), (2 / 3, cluster.restart_api)]
-    next_kill = time.monotonic() + KILL_EVERY
-    while not done.wait(0.05):
-        if restarts and len(outcome.accepted) >= restarts[0][0] * outcome.jobs:
-            restarts.pop(0)[1]()
-        if time.monotonic() >= next_kill:
-            cluster.kill_worker(kills % POOLS)
-            kills += 1
-            next_kill = time.monotonic() + KILL_EVERY
+def _kills(cluster: _Cluster, done: threading.Event) -> None:
+    """SIGKILL a worker every KILL_EVERY seconds (taking turns) until the jobs are drained."""
+    kills = 0
+    while not done.wait(KILL_EVERY):
+        cluster.kill_worker(kills % POOLS)
+        kills += 1
+
+
+def _restarts(cluster: _Cluster, outcome: Outcome, done: threading.Event) -> None:
+    """Redis restarted once a third of the jobs is accepted, the API at two thirds: in a
+    thread of their own, so a kill waiting for its replacement worker cannot push them
+    past the end of the submissions."""
+    for share, restart in ((1 / 3, cluster.restart_redis), (2 / 3, cluster.restart_api)):
+        while len(outcome.accepted) < share * outcome.jobs:
+            if done.wait(0.02):
+                return
+        restart()
 
 
 def _submit(api: Api, jobs: int, outcome: Outcome, clients: int) -> None:
@@ -217,17 +217,22 @@ def run(
     outcome = Outcome(jobs, faults)
     cluster = _Cluster(bench, api_proc)
     drained = threading.Event()
-    chaos = threading.Thread(target=_faults, args=(cluster, outcome, drained), daemon=True)
+    chaos = [
+        threading.Thread(target=_kills, args=(cluster, drained), daemon=True),
+        threading.Thread(target=_restarts, args=(cluster, outcome, drained), daemon=True),
+    ]
     try:
         start = time.perf_counter()
         if faults:
-            chaos.start()
+            for thread in chaos:
+                thread.start()
         _submit(api, jobs, outcome, clients)
         outcome.not_done = _drain(bench, org, outcome)
         outcome.drain_seconds = time.perf_counter() - start
         drained.set()
         if faults:
-            chaos.join()
+            for thread in chaos:
+                thread.join()
     finally:
         drained.set()
         cluster.stop()

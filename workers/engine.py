@@ -129,13 +129,10 @@ class _ClaimLease:
     """The job's dispatch claim and the staging lease, renewed together while copying."""
 
     def __init__(self, ctx: Context, job: Mapping[str, Any], lease: Lease) -> None:
-        self._ctx, self._job_id, self._run, self._lease = ctx, job["_id"], int(job["run"]), lease
+        self._claim, self._lease = _Claim(ctx, job), lease
 
     def renew(self, seconds: float | None = None) -> bool:
-        lease = self._ctx.settings.dispatch_lease_seconds
-        return self._lease.renew() and self._ctx.store.jobs.renew_claim(
-            self._job_id, self._run, lease
-        )
+        return self._lease.renew() and self._claim.renew()
 
 
 def stage(ctx: Context, job_id: str) -> str:
@@ -407,14 +404,14 @@ def _redispatch(ctx: Context) -> int:
     turn went with a worker killed holding it); one in no line lost its entry with Redis,
     or with the worker that took it, and is entered again. Each job at most once per
     ``redispatch_after_seconds`` (``mark_enqueued``), however long the backlog."""
-    jobs = ctx.store.jobs.unsubmitted(utcnow() - ctx.settings.redispatch_after_seconds)
-    canceling = [j for j in jobs if j["status"] == JobState.CANCELING.value]
-    for job in canceling:
-        changes = {"finished_on": utcnow()}
-        _try_transition(ctx, job["_id"], JobState.CANCELED, "canceled before it started", changes)
     by_queue: dict[str, list[dict[str, Any]]] = {}
-    for job in jobs:
-        if job["status"] != JobState.CANCELING.value:
+    for job in ctx.store.jobs.unsubmitted(utcnow() - ctx.settings.redispatch_after_seconds):
+        if job["status"] == JobState.CANCELING.value:
+            changes = {"finished_on": utcnow()}
+            _try_transition(
+                ctx, job["_id"], JobState.CANCELED, "canceled before it started", changes
+            )
+        else:
             by_queue.setdefault(queue_for(job["backend"]), []).append(job)
     turns, sent = Turns(ctx.redis), 0
     for queue, waiting in by_queue.items():

@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from jobyard.backends import registry
 from jobyard.schemas.job import JobState
 from jobyard.schemas.settings import Settings
-from jobyard.workers.turns import broker_lists
+from jobyard.workers import fleet
 
 MULTIPROC = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -117,9 +117,8 @@ class StateCollector(Collector):
         )
         broker = Redis.from_url(str(self._settings.redis_url), socket_timeout=2)
         try:
-            for queue in self._queues:
-                lengths = [broker.llen(name) for name in broker_lists(queue)]
-                backlog.add_metric([queue], float(sum(lengths)))
+            for queue, lists in fleet.backlogs(broker, self._queues, now).items():
+                backlog.add_metric([queue], float(lists["messages"]))
         finally:
             broker.close()
         yield backlog

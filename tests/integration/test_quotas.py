@@ -5,6 +5,7 @@ back; the quota through the API (admins set it) and ``jobyard admin quota``."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -25,24 +26,34 @@ def _quota(session, jobs=None, gpus=None):
     return answer.json
 
 
+@contextlib.contextmanager
+def _peak_running(store, org="acme"):
+    """The most of ``org``'s jobs seen running at once, sampled every 50 ms in the block."""
+    peak, stop = [0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            n = store.db.jobs.count_documents({"org": org, "status": {"$in": RUNNING}})
+            peak[0] = max(peak[0], n)
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        sampler.join()
+
+
 def test_twelve_jobs_under_a_quota_of_three_never_run_more_than_three(login, worker, store):
     admin = login(admin=True)
     assert _quota(admin, jobs=3) == {"max_running_jobs": 3, "max_gpus": None, "backends": []}
     jobs = [train(admin, epochs=2, pace=0.3) for _ in range(12)]
     other = login("globex")
     theirs = train(other, epochs=1)
-    peak, stop = [0], threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            n = store.db.jobs.count_documents({"org": "acme", "status": {"$in": RUNNING}})
-            peak[0] = max(peak[0], n)
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    worker()
-    try:
+    with _peak_running(store) as peak:
+        worker()
         until_status(other, theirs, "Done", timeout=60)  # another org is not held back
         waiting = wait_for(
             lambda: [
@@ -57,9 +68,6 @@ def test_twelve_jobs_under_a_quota_of_three_never_run_more_than_three(login, wor
         assert "of 3 jobs running" in waiting[0]["job_details"]["detailed_status"]["message"]
         for job_id in jobs:
             until_status(admin, job_id, "Done", timeout=120)
-    finally:
-        stop.set()
-        sampler.join()
     assert peak[0] == 3, peak
 
 
@@ -133,18 +141,8 @@ def test_a_backend_target_quota_holds_its_jobs_and_not_the_orgs_others(login, wo
     }
     assert admin.call("PUT", "quota", json=body).json["backends"] == body["backends"]
     jobs = [train(admin, epochs=2, pace=0.3) for _ in range(6)]
-    peak, stop = [0], threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            n = store.db.jobs.count_documents({"org": "acme", "status": {"$in": RUNNING}})
-            peak[0] = max(peak[0], n)
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    worker()
-    try:
+    with _peak_running(store) as peak:
+        worker()
         wait_for(
             lambda: any(
                 "waiting for org quota on process: 2 of 2 jobs running"
@@ -156,9 +154,6 @@ def test_a_backend_target_quota_holds_its_jobs_and_not_the_orgs_others(login, wo
         )
         for job_id in jobs:
             until_status(admin, job_id, "Done", timeout=120)
-    finally:
-        stop.set()
-        sampler.join()
     assert peak[0] == 2, peak
 
 
