@@ -35,7 +35,9 @@ def test_curves_last_metrics_compare_and_the_confusion_matrix(login, worker, sto
         for e in _curve_events(store, first)
         if e["metric"] == "accuracy" and e["variant"] == "val"
     ]
-    assert val["x"] == [1, 2, 3] and val["y"] == [e["value"] for e in raw]
+    # to 15 significant digits: nx-27017 rounds the floats of an updated document
+    # (test_mongo_servers.py), so a curve grown by a second batch differs in the 16th
+    assert val["x"] == [1, 2, 3] and val["y"] == pytest.approx([e["value"] for e in raw], 1e-14)
     assert val["run"] == [1, 1, 1] and all(isinstance(t, float) for t in val["t"])
     only = s.call("GET", f"jobs/{first}:metrics?metric=val_accuracy").json["metrics"]
     assert list(only) == ["accuracy"] and list(only["accuracy"]) == ["val"]
@@ -43,8 +45,9 @@ def test_curves_last_metrics_compare_and_the_confusion_matrix(login, worker, sto
     job = s.call("GET", f"jobs/{first}").json
     stats = job["last_metrics"]["accuracy"]["val"]
     ys = val["y"]
-    assert stats["count"] == 3 and stats["first"] == ys[0] and stats["last"] == ys[-1]
-    assert stats["max"] == max(ys) and stats["max_iteration"] == 1 + ys.index(max(ys))
+    assert stats["count"] == 3 and stats["max_iteration"] == 1 + ys.index(max(ys))
+    first_last_max = [stats["first"], stats["last"], stats["max"]]
+    assert first_last_max == pytest.approx([ys[0], ys[-1], max(ys)], 1e-14)
     assert stats["mean"] == pytest.approx(sum(ys) / 3)
 
     ordered = s.call("GET", "jobs?sortBy=last_metrics.accuracy.val.max&sortOrder=desc").json

@@ -47,6 +47,18 @@ def test_pushed_objects_and_arrays_read_back_as_themselves(store):
     assert doc["points"] == [{"x": 1, "y": 0.5}] and doc["pairs"] == [[1, 0.5]]
 
 
+@lax_on_nx("nx-27017 rounds the floats of an updated document to 15 significant digits")
+def test_a_float_reads_back_exactly_after_an_update(store):
+    value = 0.8328690807799443  # 17 significant digits, as a metric often has
+    coll = store.db["probe"]
+    coll.insert_one({"_id": "a", "inserted": value, "pushed": [value]})
+    coll.update_one({"_id": "a"}, {"$push": {"pushed": {"$each": [value]}}})
+    coll.update_one({"_id": "a"}, {"$set": {"set": value}})
+    doc = coll.find_one({"_id": "a"})
+    assert doc["inserted"] == value and doc["set"] == value
+    assert doc["pushed"] == [value, value]
+
+
 @lax_on_nx("nx-27017 returns None, and upserts a document without the $set fields")
 def test_an_upsert_past_a_unique_index_raises_and_writes_nothing(store):
     coll = store.db["probe"]
