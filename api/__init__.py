@@ -11,6 +11,7 @@ from werkzeug.routing import BaseConverter
 
 from jobyard.api import (
     auth,
+    automl,
     backups,
     catalog,
     datasets,
@@ -48,6 +49,7 @@ BLUEPRINTS = (
     workload_templates.blp,
     fleet.blp,
     quotas.blp,
+    automl.blp,
 )
 
 

@@ -12,11 +12,18 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from jobyard.api.auth import admin_required
-from jobyard.api.errors import BadRequest, Refused
+from jobyard.api.errors import BadRequest, Missing, Refused
 from jobyard.api.listing import count_route, requested_page
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import services
-from jobyard.schemas.catalog import GLOBAL, BaseExperiment, EntrySchema, InvalidEntry, load_entry
+from jobyard.schemas.catalog import (
+    GLOBAL,
+    BaseExperiment,
+    EntrySchema,
+    InvalidEntry,
+    NoWorkload,
+    load_entry,
+)
 from jobyard.schemas.common import Timestamp
 from jobyard.schemas.job import (
     BASE_EXPERIMENT_FIELDS,
@@ -69,6 +76,27 @@ def view(entry: BaseExperiment, doc: dict[str, Any]) -> dict[str, Any]:
         "created_on": doc.get("created_on"),
         "last_modified": doc.get("last_modified"),
     }
+
+
+def catalog_entry(org: str, args: Mapping[str, Any]) -> BaseExperiment:
+    """The entry a query names by ``base_experiment_id`` or ``network_arch`` (and
+    ``kind``): a 404 for an id the org cannot see, a 400 for a network without one."""
+    base_id = args.get("base_experiment_id")
+    kind = args.get("kind") or "experiment"
+    query = {
+        "org": org,
+        "kind": kind,
+        "base_experiment_ids": [base_id] if base_id else [],
+        # TAO's default network when a script names none (seed 000 always names one)
+        "network_arch": args.get("network_arch")
+        or ("classification_pyt" if kind == "experiment" and not base_id else ""),
+    }
+    try:
+        return services().store.catalog.for_job(query)
+    except NoWorkload as e:
+        if base_id:
+            raise Missing(f"base experiment {base_id} not found") from e
+        raise BadRequest(str(e)) from e
 
 
 def catalog_page(org: str, args: dict[str, Any]) -> dict[str, Any]:

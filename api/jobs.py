@@ -12,8 +12,8 @@ from flask import Response, request
 from flask.views import MethodView
 
 from jobyard.api import accelerators, workload_templates
-from jobyard.api.catalog import catalog_page
-from jobyard.api.errors import BadRequest, Missing, Refused
+from jobyard.api.catalog import catalog_entry, catalog_page
+from jobyard.api.errors import BadRequest, Refused
 from jobyard.api.job_files import result_names
 from jobyard.api.jobspec import resume_changes, validated_job
 from jobyard.api.listing import count_route, requested_page
@@ -22,7 +22,6 @@ from jobyard.api.services import principal, services
 from jobyard.backends import registry
 from jobyard.backends.base import Capability
 from jobyard.schemas import metrics
-from jobyard.schemas.catalog import NoWorkload
 from jobyard.schemas.checkpoints import epoch_models
 from jobyard.schemas.common import BulkResultsSchema
 from jobyard.schemas.events import event_text
@@ -172,23 +171,7 @@ class SpecSchema(MethodView):
     @blp.response(200, SpecSchemaSchema)
     def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
         """Default specs and their JSON schema for an action"""
-        catalog = services().store.catalog
-        base_id = args.get("base_experiment_id")
-        kind = args.get("kind") or "experiment"
-        query = {
-            "org": org_name,
-            "kind": kind,
-            "base_experiment_ids": [base_id] if base_id else [],
-            # TAO's default network when a script names none (seed 000 always names one)
-            "network_arch": args.get("network_arch")
-            or ("classification_pyt" if kind == "experiment" and not base_id else ""),
-        }
-        try:
-            experiment = catalog.for_job(query)
-        except NoWorkload as e:
-            if base_id:
-                raise Missing(f"base experiment {base_id} not found") from e
-            raise BadRequest(str(e)) from e
+        experiment = catalog_entry(org_name, args)
         action = args["action"]
         if action not in experiment.actions:
             raise BadRequest(

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from jobyard.api import checkpoints
-from jobyard.api.errors import BadRequest
+from jobyard.api.errors import BadRequest, NotImplementedHere
 from jobyard.api.services import Services
 from jobyard.backends import registry
-from jobyard.schemas import staging
+from jobyard.schemas import automl, staging
 from jobyard.schemas.catalog import BaseExperiment, NoWorkload
 from jobyard.schemas.cloud import MASK
 from jobyard.schemas.job import PRIORITIES, JobState
@@ -45,6 +45,7 @@ def validated_job(svc: Services, org: str, body: dict[str, Any]) -> tuple[dict[s
         raise BadRequest(
             f"invalid specs for {action}: " + "; ".join(problems[:5]), {"specs": problems}
         )
+    _check_automl(fields, experiment)
     fields["timeout_minutes"] = _timeout(svc, fields.get("timeout_minutes"))
     fields["priority"] = fields.get("priority") or "normal"
     fields["priority_rank"] = PRIORITIES[fields["priority"]]
@@ -105,6 +106,29 @@ def _experiment(svc: Services, org: str, fields: dict[str, Any]) -> BaseExperime
             f"supported: {', '.join(experiment.actions)}",
         )
     return experiment
+
+
+def _check_automl(fields: dict[str, Any], experiment: BaseExperiment) -> None:
+    """AutoML settings must fit the network: its metrics, its tunables, a train action.
+    The search itself is not built yet, so valid settings are a 501 that says so rather
+    than a job that would train once and call it a search."""
+    settings = fields.get("automl_settings") or {}
+    if not settings.get("automl_enabled"):
+        return
+    if fields["action"] != "train":
+        raise _bad("automl_settings", f"AutoML searches train jobs, not {fields['action']}")
+    found = automl.problems(settings, experiment.hyperparameters, experiment.metrics)
+    if found:
+        raise BadRequest(
+            "invalid automl_settings: " + "; ".join(f"{k}: {v}" for k, v in found.items()),
+            {"automl_settings": {k: [v] for k, v in found.items()}},
+        )
+    plan = automl.resolved(settings, experiment.hyperparameters, experiment.metric)
+    raise NotImplementedHere(
+        f"the automl_settings are valid ({plan['automl_algorithm']} over "
+        f"{', '.join(plan['automl_hyperparameters'])}, ranked by {plan['metric']}), but "
+        "this deployment does not run AutoML searches yet; set automl_enabled to false"
+    )
 
 
 def _timeout(svc: Services, requested: int | None) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from jobyard.schemas.automl import AutomlSettingsSchema
 from jobyard.schemas.common import (
     MAX_OFFSET,
     ListArgsSchema,
@@ -269,15 +270,6 @@ class BackendDetailsSchema(StrictSchema):
     platform_id = fields.String(validate=validate.Length(1, 255))
     num_gpus = fields.Integer(validate=validate.Range(0, 1024))
     gpu_type = fields.String(validate=validate.Length(1, 100))
-
-
-class AutomlSettingsSchema(StrictSchema):
-    automl_enabled = fields.Boolean(load_default=False)
-
-    @ma.validates("automl_enabled")
-    def _no_automl(self, value: bool, **_: Any) -> None:
-        if value:
-            raise ma.ValidationError("AutoML is not supported yet; set automl_enabled to false")
 
 
 class JobCreateSchema(StrictSchema):
