@@ -261,9 +261,16 @@ class Jobs:
 
     def renew_claim(self, job_id: str, run: int, lease_seconds: float) -> bool:
         """Keep the right to submit run ``run`` (while its datasets are copied); False once
-        the job moved on (canceled, or the run was submitted)."""
+        the job moved on (canceled, or the run was submitted) or the claim was given back
+        (a keeper's renewal racing the release must not take the claim again)."""
         result = self._coll.update_one(
-            {"_id": job_id, "run": run, "submitted": False, "status": {"$in": WAITING}},
+            {
+                "_id": job_id,
+                "run": run,
+                "submitted": False,
+                "status": {"$in": WAITING},
+                "claim_until": {"$gt": 0.0},
+            },
             {"$set": {"claim_until": utcnow() + lease_seconds}},
         )
         return result.matched_count == 1

@@ -68,6 +68,20 @@ def test_only_one_of_many_concurrent_claims_wins(store):
     assert coll.find_one({"_id": "t1"})["by"] == winners[0]
 
 
+def test_a_released_dispatch_claim_is_not_renewed_back(store):
+    """The lease keeper renews from its own thread: a renewal landing just after the
+    holder released the claim must not take the job away from the next worker."""
+    store.db.jobs.insert_one(
+        {"_id": "j1", "status": "Pending", "submitted": False, "claim_until": 0.0, "run": 1}
+    )
+    assert store.jobs.claim_dispatch("j1", 15) is not None
+    assert store.jobs.renew_claim("j1", 1, 15)
+    store.jobs.release_claim("j1")
+    assert not store.jobs.renew_claim("j1", 1, 15)
+    assert store.db.jobs.find_one({"_id": "j1"})["claim_until"] == 0.0
+    assert store.jobs.claim_dispatch("j1", 15) is not None
+
+
 def test_fetch_page_reports_pagination_info(store):
     coll = store.db["things"]
     coll.insert_many(
