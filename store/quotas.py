@@ -102,7 +102,7 @@ class Quotas:
         query: Doc = {"org": org, "status": {"$in": WAITING}, "submitted": False}
         if backend is not None:
             query["backend"] = backend
-        fields = {**DISPATCHED_FIELDS, "admitted_at": 1}
+        fields = {**DISPATCHED_FIELDS, "admitted_at": 1, "backend_details": 1}
         order = [("priority_rank", DESCENDING), ("created_on", ASCENDING), ("_id", ASCENDING)]
         since = utcnow() - admitted_within
         found: list[Doc] = []

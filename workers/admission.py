@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jobyard.store.quotas import gpus_of, limits_for
@@ -81,15 +81,49 @@ def _over(
     return None
 
 
+MAX_SENT = 100  # without a job limit, a freed slot sends at most this many to be checked
+
+
+def fitting(
+    quota: Mapping[str, Any],
+    held: Sequence[Mapping[str, Any]],
+    waiting: Sequence[Mapping[str, Any]],
+) -> list[Mapping[str, Any]]:
+    """The waiting jobs, in order, that fit the free room of every scope they fall
+    under (the org's, their backend target's), each taking its room before the next is
+    considered. Admission checks each again; this only keeps a freed slot from sending
+    every waiting job (with a GPU or target limit alone, that was all of them)."""
+    scopes = [(quota, None)] + [(entry, entry["backend"]) for entry in quota["backends"]]
+    room: list[tuple[str | None, float, float]] = []
+    for limits, backend in scopes:
+        inside = [j for j in held if backend is None or j.get("backend") == backend]
+        jobs_limit, gpus_limit = limits["max_running_jobs"], limits["max_gpus"]
+        jobs = float("inf") if jobs_limit is None else jobs_limit - len(inside)
+        gpus = float("inf") if gpus_limit is None else gpus_limit - sum(map(gpus_of, inside))
+        room.append((backend, jobs, gpus))
+    chosen = []
+    for job in waiting:
+        mine = [i for i, (b, _, _) in enumerate(room) if b is None or b == job.get("backend")]
+        need = gpus_of(job)
+        if all(room[i][1] >= 1 and room[i][2] >= need for i in mine):
+            for i in mine:
+                backend, jobs, gpus = room[i]
+                room[i] = (backend, jobs - 1, gpus - need)
+            chosen.append(job)
+    return chosen
+
+
 def admit_next(ctx: Context, org: str) -> int:
     """A slot of ``org`` freed: dispatch its next waiting jobs (as many as may fit)."""
-    limits = ctx.store.quotas.get(org)
-    if limits["max_running_jobs"] is None and limits["max_gpus"] is None and not limits["backends"]:
+    quota = ctx.store.quotas.get(org)
+    if quota["max_running_jobs"] is None and quota["max_gpus"] is None and not quota["backends"]:
         return 0
     window = ctx.settings.dispatch_lease_seconds
-    occupying = ctx.store.quotas.occupying(org, "", window)
-    free = (limits["max_running_jobs"] or 10**6) - len(occupying)
+    held = ctx.store.quotas.occupying(org, "", window)
+    limit = MAX_SENT
+    if quota["max_running_jobs"] is not None:
+        limit = max(quota["max_running_jobs"] - len(held), 0)
     sent = 0
-    for job in ctx.store.quotas.waiting(org, max(free, 0), window):
+    for job in fitting(quota, held, ctx.store.quotas.waiting(org, limit, window)):
         sent += enqueue.dispatch(ctx.celery, ctx.redis, job)
     return sent
