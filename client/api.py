@@ -181,6 +181,14 @@ class Jobs:
         )["default"]
         return found
 
+    def automl_params(self, *parameters: str, **which: str) -> dict[str, Any]:
+        """What an AutoML search of a base experiment would tune (``base_experiment_id=``
+        or ``network_arch=``): ``parameter_details`` rows, the network's ``metrics`` and
+        the settings each algorithm takes; only the named ``parameters`` when given."""
+        params = {**which, **({"parameters": ",".join(parameters)} if parameters else {})}
+        found: dict[str, Any] = self._session.json("GET", "automl:get_param_details", params=params)
+        return found
+
     def get(self, job_id: str) -> Job:
         return Job(self._session, self._session.json("GET", f"jobs/{job_id}"))
 

@@ -165,6 +165,29 @@ def cmd_get(args: argparse.Namespace) -> int:
     return 0
 
 
+PARAM_COLUMNS = (
+    "parameter",
+    "value_type",
+    "default.valid_min",
+    "default.valid_max",
+    "default.valid_options",
+    "default.default_value",
+    "automl_enabled",
+)
+
+
+def cmd_automl_params(args: argparse.Namespace) -> int:
+    which = {"base_experiment_id": args.base_experiment, "network_arch": args.network_arch}
+    with _client(args) as jy:
+        found = jy.jobs.automl_params(
+            *(args.parameters or []), **{k: v for k, v in which.items() if v}
+        )
+    rows = found["parameter_details"]
+    title = f"{found['network_arch']}: ranked by {found['metric']} by default"
+    _emit(args, found, lambda: render.table(rows, PARAM_COLUMNS, title))
+    return 0
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     with _client(args) as jy:
         for chunk in jy.jobs.get(args.job_id).logs(follow=args.follow, poll=args.poll):
@@ -279,6 +302,14 @@ def register(sub: Any) -> None:
         act = jobs.add_parser(action, parents=[shared], help=f"{action} a job")
         act.add_argument("job_id")
         act.set_defaults(func=_guarded(cmd_act), action=action)
+    params = jobs.add_parser(
+        "automl-params", parents=[shared], help="what an AutoML search would tune"
+    )
+    chosen_entry = params.add_mutually_exclusive_group(required=True)
+    chosen_entry.add_argument("--base-experiment", help="a base experiment's id")
+    chosen_entry.add_argument("--network-arch", help="or a network of the catalog")
+    params.add_argument("parameters", nargs="*", help="only these (dotted spec keys)")
+    params.set_defaults(func=_guarded(cmd_automl_params))
     download = jobs.add_parser("download", parents=[shared], help="its results as a tar.gz")
     download.add_argument("job_id")
     download.add_argument("-o", "--out")

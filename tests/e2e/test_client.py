@@ -66,6 +66,17 @@ def test_a_job_submitted_watched_to_done_and_downloaded(jy, tmp_path):
     assert any(n.endswith("model_best.npz") for n in names), names
 
 
+def test_automl_params_come_from_the_catalog(jy):
+    found = jy.jobs.automl_params(network_arch="classification_pyt")
+    assert found["metric"] == "val_accuracy" and "val_loss" in found["metrics"]
+    rows = found["parameter_details"]
+    assert "train.learning_rate" in [r["parameter"] for r in rows]
+    one = jy.jobs.automl_params("train.momentum", base_experiment_id=found["base_experiment_id"])
+    assert [r["parameter"] for r in one["parameter_details"]] == ["train.momentum"]
+    with pytest.raises(errors.BadRequest):
+        jy.jobs.automl_params("train.colour", network_arch="classification_pyt")
+
+
 def test_lists_follow_pages_and_counts_agree(jy):
     for name in ("page-a", "page-b", "page-c"):
         jy.workspaces.create({"name": name, "cloud_type": "local"})
@@ -227,6 +238,10 @@ def test_the_cli_logs_in_submits_watches_lists_and_downloads(up, tmp_path):
     assert code == 0 and (tmp_path / "r.tgz").stat().st_size > 0, screen
     code, screen = _terminal([*cli, "jobs", "logs", job_id], env)
     assert code == 0 and screen.strip(), screen
+    code, screen = _terminal(
+        [*cli, "jobs", "automl-params", "--network-arch", "classification_pyt"], env
+    )
+    assert code == 0 and "train.learning_rate" in screen and "val_accuracy" in screen, screen
     code, screen = _terminal([*cli, "jobs", "get", "no-such-job"], env)
     assert code == 1 and "error 404" in screen, screen
     code, screen = _terminal(
