@@ -110,6 +110,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "workers": [IndexModel([("last_report_time", ASCENDING)])],
     "queue_samples": [IndexModel([("queue", ASCENDING), ("at", ASCENDING)])],
     "job_curves": [IndexModel([("org", ASCENDING), ("job_id", ASCENDING)])],
+    "automl_journal": [IndexModel([("study", ASCENDING), ("n", ASCENDING)])],
     "job_logs": [IndexModel([("org", ASCENDING), ("job_id", ASCENDING), ("pos", ASCENDING)])],
     "maintenance_ops": [
         IndexModel([("org", ASCENDING), ("workspace", ASCENDING), ("created_on", DESCENDING)])
