@@ -35,13 +35,8 @@ class ParamDetails(MethodView):
             )
         entry = catalog_entry(org_name, args)
         names = args.get("parameters") or []
-        declared = {str(h["name"]) for h in entry.hyperparameters}
-        unknown = [n for n in names if n not in declared]
-        if unknown:
-            message = (
-                f"not a tunable hyperparameter of {entry.name}: {', '.join(unknown)}; "
-                f"tunable: {', '.join(sorted(declared)) or 'none'}"
-            )
+        message = automl.undeclared(names, entry.hyperparameters)
+        if message is not None:
             raise BadRequest(message, {"parameters": [message]})
         return {
             "base_experiment_id": entry.id,

@@ -155,17 +155,25 @@ def problems(
         found["metric"] = (
             f"{metric} is not a metric this network reports; choose one of: {', '.join(metrics)}"
         )
-    declared = [str(h["name"]) for h in hyperparameters]
     for field in ("automl_add_hyperparameters", "automl_remove_hyperparameters"):
-        unknown = [n for n in settings.get(field) or () if n not in declared]
+        unknown = undeclared(settings.get(field) or (), hyperparameters)
         if unknown:
-            found[field] = (
-                f"not a tunable hyperparameter of this network: {', '.join(unknown)}; "
-                f"tunable: {', '.join(declared) or 'none'}"
-            )
+            found[field] = unknown
     if "automl_add_hyperparameters" not in found and not searched(settings, hyperparameters):
         found["automl_remove_hyperparameters"] = "no hyperparameter is left to search"
     return found
+
+
+def undeclared(names: Sequence[str], hyperparameters: Sequence[Mapping[str, Any]]) -> str | None:
+    """What is wrong with names that are not the network's tunables, or None."""
+    declared = [str(h["name"]) for h in hyperparameters]
+    unknown = [n for n in names if n not in declared]
+    if not unknown:
+        return None
+    return (
+        f"not a tunable hyperparameter of this network: {', '.join(unknown)}; "
+        f"tunable: {', '.join(declared) or 'none'}"
+    )
 
 
 def searched(

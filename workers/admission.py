@@ -48,8 +48,7 @@ def blocked(ctx: Context, job: Mapping[str, Any]) -> str | None:
         window = ctx.settings.dispatch_lease_seconds
         occupying = ctx.store.quotas.occupying(org, str(job["_id"]), window)
         for label, limits, only in scopes:
-            held = [j for j in occupying if only is None or j.get("backend") == only]
-            reason = _over(ctx, job, label, limits, held, only)
+            reason = _over(ctx, job, label, limits, _inside(occupying, only), only)
             if reason is not None:
                 return reason
         ctx.store.quotas.admit(str(job["_id"]))
@@ -58,12 +57,17 @@ def blocked(ctx: Context, job: Mapping[str, Any]) -> str | None:
         lease.release()
 
 
+def _inside(held: Sequence[Mapping[str, Any]], backend: str | None) -> list[Mapping[str, Any]]:
+    """The jobs holding a slot of one scope: the org's (``None``) or a backend target's."""
+    return [j for j in held if backend is None or j.get("backend") == backend]
+
+
 def _over(
     ctx: Context,
     job: Mapping[str, Any],
     label: str,
     limits: Mapping[str, Any],
-    held: list[dict[str, Any]],
+    held: Sequence[Mapping[str, Any]],
     backend: str | None,
 ) -> str | None:
     """Why ``job`` does not fit these limits, given the jobs holding a slot of them."""
@@ -93,22 +97,21 @@ def fitting(
     under (the org's, their backend target's), each taking its room before the next is
     considered. Admission checks each again; this only keeps a freed slot from sending
     every waiting job (with a GPU or target limit alone, that was all of them)."""
-    scopes = [(quota, None)] + [(entry, entry["backend"]) for entry in quota["backends"]]
-    room: list[tuple[str | None, float, float]] = []
-    for limits, backend in scopes:
-        inside = [j for j in held if backend is None or j.get("backend") == backend]
+    room: dict[str | None, list[float]] = {}  # scope (None: the org) -> [jobs, GPUs] free
+    for limits, backend in [(quota, None)] + [(t, t["backend"]) for t in quota["backends"]]:
+        inside = _inside(held, backend)
         jobs_limit, gpus_limit = limits["max_running_jobs"], limits["max_gpus"]
-        jobs = float("inf") if jobs_limit is None else jobs_limit - len(inside)
-        gpus = float("inf") if gpus_limit is None else gpus_limit - sum(map(gpus_of, inside))
-        room.append((backend, jobs, gpus))
+        room[backend] = [
+            float("inf") if jobs_limit is None else jobs_limit - len(inside),
+            float("inf") if gpus_limit is None else gpus_limit - sum(map(gpus_of, inside)),
+        ]
     chosen = []
     for job in waiting:
-        mine = [i for i, (b, _, _) in enumerate(room) if b is None or b == job.get("backend")]
+        scopes = [room[b] for b in (None, job.get("backend")) if b in room]
         need = gpus_of(job)
-        if all(room[i][1] >= 1 and room[i][2] >= need for i in mine):
-            for i in mine:
-                backend, jobs, gpus = room[i]
-                room[i] = (backend, jobs - 1, gpus - need)
+        if all(jobs >= 1 and gpus >= need for jobs, gpus in scopes):
+            for free in scopes:
+                free[0], free[1] = free[0] - 1, free[1] - need
             chosen.append(job)
     return chosen
 
