@@ -114,9 +114,13 @@ class JobCollection(MethodView):
 def _delete(org: str, job_id: str) -> dict[str, Any]:
     store = services().store
     doc = store.jobs.delete(org, job_id)
-    store.events.delete_job(job_id)
-    store.logs.delete_job(job_id)
-    store.curves.delete_job(job_id)
+    trials = [t["_id"] for t in store.trials.of(job_id)] if doc.get("automl_plan") else []
+    for gone in [job_id, *trials]:  # a search goes with its trials and its study
+        store.events.delete_job(gone)
+        store.logs.delete_job(gone)
+        store.curves.delete_job(gone)
+    if doc.get("automl_plan"):
+        store.trials.delete(job_id)
     return doc
 
 
@@ -348,7 +352,9 @@ class JobLogs(MethodView):
         """
         store = services().store
         job = store.jobs.get(org_name, job_id)
-        if "tail" in args:
+        if job.get("automl_plan"):
+            data, next_offset = _search_logs(org_name, job, args)
+        elif "tail" in args:
             data, next_offset = store.logs.tail(org_name, job_id, args["tail"]), job["log_bytes"]
         else:
             data, next_offset = store.logs.read(
@@ -423,9 +429,53 @@ class JobEvents(MethodView):
         objects (seq, run, type, status, epoch, metrics ...).
         """
         store = services().store
-        store.jobs.get(org_name, job_id)  # 404 for another org's job
-        events = store.events.list_for_job(org_name, job_id, args.get("run"), args.get("after_seq"))
-        if "automl_experiment_number" in args:
-            wanted = args["automl_experiment_number"]
-            events = [e for e in events if e.get("automl_experiment_number") == wanted]
+        job = store.jobs.get(org_name, job_id)  # 404 for another org's job
+        if job.get("automl_plan"):
+            events = _search_events(org_name, job_id, args)
+        else:
+            events = store.events.list_for_job(
+                org_name, job_id, args.get("run"), args.get("after_seq")
+            )
         return {"events": events if args["detailed"] else [event_text(e) for e in events]}
+
+
+def _trials_asked(org: str, job_id: str, number: int | None) -> list[dict[str, Any]]:
+    """A search's trials, or the one numbered (a 404 naming the numbers it has)."""
+    trials = services().store.trials.of(job_id, None if number is None else [number])
+    if number is not None and not trials:
+        have = services().store.trials.count(job_id)
+        raise NotFound("trial", f"{number} of search {job_id} (it has trials 0 to {have - 1})")
+    return trials
+
+
+def _search_events(org: str, job_id: str, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """A search's events are its trials', in trial order, each carrying its number."""
+    events = []
+    for trial in _trials_asked(org, job_id, args.get("automl_experiment_number")):
+        number = trial["automl_experiment_number"]
+        found = services().store.events.list_for_job(
+            org, trial["_id"], args.get("run"), args.get("after_seq")
+        )
+        events += [{**e, "automl_experiment_number": number} for e in found]
+    return events
+
+
+def _search_logs(org: str, job: dict[str, Any], args: dict[str, Any]) -> tuple[bytes, int]:
+    """One trial's log (``automl_experiment_index``, seed 001's name), read as any job's;
+    without it, every trial's log in trial order, each under a line naming the trial."""
+    store = services().store
+    index = args.get("automl_experiment_index")
+    if index is not None:
+        (trial,) = _trials_asked(org, job["_id"], index)
+        if "tail" in args:
+            return store.logs.tail(org, trial["_id"], args["tail"]), int(trial["log_bytes"])
+        return store.logs.read(org, trial["_id"], args.get("offset", 0), args["limit"])
+    text = b""
+    for trial in _trials_asked(org, job["_id"], None):
+        data, _ = store.logs.read(org, trial["_id"], 0, args["limit"])
+        text += f"=== trial {trial['automl_experiment_number']} ===\n".encode() + data
+    if "tail" in args:
+        text = b"".join(text.splitlines(keepends=True)[-args["tail"] :])
+        return text, len(text)
+    offset = args.get("offset", 0)
+    return text[offset : offset + args["limit"]], min(len(text), offset + args["limit"])

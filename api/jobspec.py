@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobyard.api import checkpoints
-from jobyard.api.errors import BadRequest, NotImplementedHere
+from jobyard.api.errors import BadRequest
 from jobyard.api.services import Services
 from jobyard.backends import registry
 from jobyard.schemas import automl, staging
@@ -109,9 +109,9 @@ def _experiment(svc: Services, org: str, fields: dict[str, Any]) -> BaseExperime
 
 
 def _check_automl(fields: dict[str, Any], experiment: BaseExperiment) -> None:
-    """AutoML settings must fit the network: its metrics, its tunables, a train action.
-    The search itself is not built yet, so valid settings are a 501 that says so rather
-    than a job that would train once and call it a search."""
+    """AutoML settings must fit the network (its metrics, its tunables, a train action);
+    a valid search is stored with its plan, everything its controller needs, so a later
+    change of the catalog entry does not change a search under way."""
     settings = fields.get("automl_settings") or {}
     if not settings.get("automl_enabled"):
         return
@@ -123,12 +123,14 @@ def _check_automl(fields: dict[str, Any], experiment: BaseExperiment) -> None:
             "invalid automl_settings: " + "; ".join(f"{k}: {v}" for k, v in found.items()),
             {"automl_settings": {k: [v] for k, v in found.items()}},
         )
-    plan = automl.resolved(settings, experiment.hyperparameters, experiment.metric)
-    raise NotImplementedHere(
-        f"the automl_settings are valid ({plan['automl_algorithm']} over "
-        f"{', '.join(plan['automl_hyperparameters'])}, ranked by {plan['metric']}), but "
-        "this deployment does not run AutoML searches yet; set automl_enabled to false"
-    )
+    plan = automl.plan(settings, experiment, fields["specs"])
+    if automl.sets_epochs(plan) and plan["epochs_key"] is None:
+        raise _bad(
+            "automl_settings",
+            f"{plan['automl_algorithm']} sets each trial's epochs, but the specs of "
+            f"{experiment.name} have no {automl.EPOCHS_KEY}",
+        )
+    fields["automl_plan"] = plan
 
 
 def _timeout(svc: Services, requested: int | None) -> int:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import churn, curves, ingest, pools, reads, report, scale, submit
+from bench import automl, churn, curves, ingest, pools, reads, report, scale, submit
 from bench.client import login
 from bench.plan import PLANS, Plan
 from bench.profiles import profile_post, profiler_for
@@ -24,7 +24,18 @@ from bench.servers import Bench, bench_servers
 from bench.stats import Figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PHASES = ("post", "e2e", "latency", "ingest", "reads", "curves", "scale", "pools", "churn")
+PHASES = (
+    "post",
+    "e2e",
+    "latency",
+    "ingest",
+    "reads",
+    "curves",
+    "scale",
+    "pools",
+    "automl",
+    "churn",
+)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -81,6 +92,7 @@ def run(
     phase("reads", lambda: reads.read_latency(bench, plan, profiler))
     phase("curves", lambda: curves.curve_latency(bench, plan))
     phase("pools", lambda: pools.pools(bench, plan))
+    phase("automl", lambda: [automl.controller_tick(bench, plan)])
     if profiler is not None:
         profile_post(bench, profiler)
     if plan.churn_jobs:  # last: it restarts Redis and the API

@@ -25,6 +25,7 @@ class Plan:
     ticks: int  # reconcile passes timed per level
     profile: bool
     churn_jobs: int = 0  # bench.churn (0: skipped; tests/e2e/test_churn.py runs it in CI)
+    automl_histories: tuple[int, int] = (100, 1_000)  # ended trials: baseline, measured
 
 
 FULL = Plan(
@@ -63,5 +64,6 @@ QUICK = Plan(
     real_jobs=2,
     ticks=2,
     profile=False,
+    automl_histories=(5, 20),
 )
 PLANS = {p.name: p for p in (FULL, QUICK)}

@@ -243,3 +243,177 @@ def param_details(
             }
         )
     return rows
+
+
+# --- what a search runs: pure functions over its resolved settings -------------------
+
+# Algorithms that spend epochs in Hyperband's rungs: a trial's epochs are automl_R times
+# epoch_multiplier, and a pruner stops it at a rung it does not pass.
+RUNG_ALGORITHMS = frozenset({"hyperband", "bohb", "asha", "dehb", "hyperband_es"})
+EPOCHS_KEY = "num_epochs"  # the spec key, under any section, that sets a trial's epochs
+
+
+def hyperband_brackets(r_max: int, nu: int) -> list[dict[str, Any]]:
+    """Hyperband's brackets (Li et al. 2018) for max resource ``R`` and reduction ``nu``:
+    bracket ``s`` starts ``n`` trials at ``R / nu**s`` units and keeps the best
+    ``1 / nu`` of them at each rung up to ``R``. The schedule a search is planned by."""
+    s_max = 0
+    while nu ** (s_max + 1) <= r_max:
+        s_max += 1
+    out = []
+    for s in range(s_max, -1, -1):
+        n = -(-(s_max + 1) * nu**s // (s + 1))  # ceil
+        rungs = [
+            {"trials": max(n // nu**i, 1), "units": r_max // nu ** (s - i)} for i in range(s + 1)
+        ]
+        out.append({"bracket": s, "trials": n, "rungs": rungs})
+    return out
+
+
+def rung_units(r_max: int, nu: int) -> list[int]:
+    """Every rung's resource, smallest first: where a rung pruner judges a trial."""
+    units: set[int] = set()
+    for bracket in hyperband_brackets(r_max, nu):
+        units.update(int(r["units"]) for r in bracket["rungs"])
+    return sorted(units)
+
+
+def pbt_generations(plan: Mapping[str, Any]) -> int:
+    """PBT's generations: the spec's epochs in segments of ``automl_eval_interval``."""
+    return max(1, -(-int(plan["pbt_epochs"]) // int(plan["automl_eval_interval"])))
+
+
+def planned_trials(plan: Mapping[str, Any]) -> int:
+    """How many trials a search starts in all (PBT: one per member and generation)."""
+    algorithm = plan["automl_algorithm"]
+    if algorithm in ("bayesian", "bfbo"):
+        return int(plan["automl_max_recommendations"])
+    if algorithm == "pbt":
+        return int(plan["automl_population_size"]) * pbt_generations(plan)
+    if algorithm == "asha" and plan.get("automl_max_trials"):
+        return int(plan["automl_max_trials"])
+    brackets = hyperband_brackets(int(plan["automl_R"]), int(plan["automl_nu"]))
+    return sum(int(b["trials"]) for b in brackets)
+
+
+def trial_epochs(plan: Mapping[str, Any], number: int) -> int | None:
+    """The epochs trial ``number`` trains up to (None: the spec's own): a rung search's
+    ``automl_R`` units, a PBT member's generations so far."""
+    algorithm = plan["automl_algorithm"]
+    if algorithm == "pbt":
+        generation = number // int(plan["automl_population_size"])
+        interval = int(plan["automl_eval_interval"])
+        return min((generation + 1) * interval, int(plan["pbt_epochs"]))
+    if algorithm not in RUNG_ALGORITHMS:
+        return None
+    return int(plan["automl_R"]) * int(plan["epoch_multiplier"])
+
+
+def sets_epochs(plan: Mapping[str, Any]) -> bool:
+    return plan["automl_algorithm"] in RUNG_ALGORITHMS or plan["automl_algorithm"] == "pbt"
+
+
+def direction(metric: str, entry_metric: str | None, entry_goal: str) -> str:
+    """Which way the search's metric is better: the entry's goal for its own metric,
+    else by name (losses and errors go down)."""
+    if metric == entry_metric:
+        return entry_goal
+    lowered = metric.lower()
+    return "minimize" if "loss" in lowered or "error" in lowered else "maximize"
+
+
+def plan(settings: Mapping[str, Any], entry: Any, specs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a search of ``entry`` (a ``schemas.catalog.BaseExperiment``) runs: its resolved
+    settings, the direction of its metric, the searched tunables as the entry declares
+    them now, the spec key of a trial's epochs and the seed of its decisions (the specs'
+    own, so the same request searches the same way)."""
+    out = resolved(settings, entry.hyperparameters, entry.metric)
+    names = set(out["automl_hyperparameters"])
+    out["direction"] = direction(out["metric"], entry.metric, entry.metric_goal)
+    out["hyperparameters"] = [dict(h) for h in entry.hyperparameters if h["name"] in names]
+    out["epochs_key"] = epochs_name(specs)
+    out["seed"] = _seed(specs)
+    if out["automl_algorithm"] == "pbt" and out["epochs_key"]:
+        out["pbt_epochs"] = int(_get(specs, out["epochs_key"]))
+    return out
+
+
+def _get(specs: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = specs
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _seed(specs: Mapping[str, Any]) -> int:
+    for value in [specs, *(v for v in specs.values() if isinstance(v, Mapping))]:
+        seed = value.get("seed")
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            return seed
+    return 0
+
+
+def with_values(specs: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``specs`` with dotted keys (``train.learning_rate``) set."""
+    out: dict[str, Any] = json.loads(json.dumps(specs))
+    for dotted, value in values.items():
+        node = out
+        *path, last = dotted.split(".")
+        for part in path:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[last] = value
+    return out
+
+
+def epochs_name(specs: Mapping[str, Any]) -> str | None:
+    """The dotted name of the spec's epochs key (``train.num_epochs``), if it has one."""
+    if EPOCHS_KEY in specs:
+        return EPOCHS_KEY
+    for section, value in specs.items():
+        if isinstance(value, Mapping) and EPOCHS_KEY in value:
+            return f"{section}.{EPOCHS_KEY}"
+    return None
+
+
+# --- job_details.automl: how a search shows itself ------------------------------------
+
+
+class ExperimentSchema(ma.Schema):
+    experiment_number = fields.Integer(metadata={"description": "the trial, from 0"})
+    job_id = fields.String(metadata={"description": "the trial's own job"})
+    params = fields.Dict(metadata={"description": "the hyperparameters it trains with"})
+    status = fields.String()
+    outcome = fields.String(
+        allow_none=True,
+        metadata={"description": "finished, pruned, failed, canceled; null while it runs"},
+    )
+    metric_value = fields.Float(allow_none=True)
+    epochs = fields.Integer(allow_none=True, metadata={"description": "epochs it ran"})
+    pruned_at_epoch = fields.Integer(
+        allow_none=True, metadata={"description": "the rung where the pruner stopped it"}
+    )
+    exploited_from = fields.Integer(
+        allow_none=True,
+        metadata={"description": "pbt: the better trial whose checkpoint it continued from"},
+    )
+
+
+class BestTrialSchema(ma.Schema):
+    experiment_number = fields.Integer()
+    job_id = fields.String()
+    value = fields.Float()
+    params = fields.Dict()
+
+
+class SearchDetailsSchema(ma.Schema):
+    algorithm = fields.String()
+    metric = fields.String()
+    direction = fields.String(metadata={"description": "maximize or minimize"})
+    trials_planned = fields.Integer()
+    trials_ended = fields.Integer()
+    trials_running = fields.Integer()
+    best = fields.Nested(BestTrialSchema, allow_none=True)
+    experiments = fields.List(fields.Nested(ExperimentSchema))

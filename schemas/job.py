@@ -11,7 +11,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from jobyard.schemas.automl import AutomlSettingsSchema
+from jobyard.schemas.automl import AutomlSettingsSchema, SearchDetailsSchema
 from jobyard.schemas.common import (
     MAX_OFFSET,
     ListArgsSchema,
@@ -486,6 +486,7 @@ class JobDetailsSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "Progress of the latest copy of results to the workspace"},
     )
+    automl = fields.Nested(SearchDetailsSchema, metadata={"description": "An AutoML search"})
 
 
 class JobSchema(ma.Schema):
@@ -540,6 +541,10 @@ class JobSchema(ma.Schema):
     priority = fields.String()
     template_id = fields.String(metadata={"description": "The template it was created from"})
     template_version = fields.Integer(metadata={"description": "That template's version"})
+    automl_settings = fields.Dict(metadata={"description": "The search it runs, as asked"})
+    automl_of = fields.String(metadata={"description": "A trial's search"})
+    automl_experiment_number = fields.Integer(metadata={"description": "A trial's number"})
+    automl_params = fields.Dict(metadata={"description": "A trial's hyperparameters"})
 
 
 class JobListSchema(ma.Schema):
@@ -551,6 +556,10 @@ class LogArgsSchema(StrictSchema):
     offset = fields.Integer(validate=validate.Range(0, MAX_OFFSET))
     tail = fields.Integer(validate=validate.Range(1, 100_000))
     limit = fields.Integer(load_default=1_000_000, validate=validate.Range(1, 10_000_000))
+    automl_experiment_index = fields.Integer(
+        validate=validate.Range(0, MAX_AUTOML_EXPERIMENTS),
+        metadata={"description": "An AutoML search: this trial's log"},
+    )
 
 
 class EventArgsSchema(StrictSchema):

@@ -24,6 +24,7 @@ from jobyard.store.logs import Logs
 from jobyard.store.operations import Operations
 from jobyard.store.quotas import Quotas
 from jobyard.store.templates import Templates
+from jobyard.store.trials import Trials
 from jobyard.store.uploads import Uploads
 from jobyard.store.workspaces import Workspaces
 
@@ -101,6 +102,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("catalog_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("active", ASCENDING), ("backend", ASCENDING)]),
         IndexModel([("active", ASCENDING), ("enqueued_at", ASCENDING)]),
+        # an AutoML search's trials, and the open ones its controller reads each tick
+        IndexModel([("automl_of", ASCENDING), ("automl_open", ASCENDING)]),
+        IndexModel([("automl_of", ASCENDING), ("automl_experiment_number", ASCENDING)]),
     ],
     "job_events": [
         IndexModel(
@@ -130,6 +134,7 @@ class Store:
         self.datasets = Datasets(db, cipher)
         self.operations = Operations(db)
         self.jobs = Jobs(db)
+        self.trials = Trials(db)
         self.events = Events(db)
         self.curves = Curves(db)
         self.fleet = Fleet(db)

@@ -55,6 +55,9 @@ INTERNAL = frozenset(
         "node_failures",
         "priority_rank",
         "admitted_at",
+        "automl_plan",
+        "automl_rows",
+        "automl_open",
     }
 )
 ACTIVE = [s.value for s in ACTIVE_STATES]
@@ -71,6 +74,10 @@ def public(doc: Mapping[str, Any]) -> Doc:
     out["id"] = doc["_id"]
     details = dict(doc.get("job_details") or {})
     details["graphical"] = graphical(doc.get("series") or {})
+    if "automl_rows" in doc and isinstance(details.get("automl"), Mapping):
+        rows = doc["automl_rows"].values()
+        experiments = sorted(rows, key=lambda r: int(r["experiment_number"]))
+        details["automl"] = {**details["automl"], "experiments": experiments}
     out["job_details"] = details
     return out
 
@@ -328,11 +335,49 @@ class Jobs:
             return_document=ReturnDocument.AFTER,
         )
 
+    def set_while(self, job_id: str, status: str, changes: Mapping[str, Any]) -> bool:
+        """``update_fields`` without reading the document back (a search's is large)."""
+        result = self._coll.update_one(
+            {"_id": job_id, "status": status}, {"$set": {**changes, "last_modified": utcnow()}}
+        )
+        return result.matched_count == 1
+
     def watched(self, backend: str) -> list[Doc]:
         """Every job of this backend with a run that reconcile must look at, without the
         fields reconcile never reads (the specs, the metric series: the large ones)."""
         query = {**ACTIVE_ONLY, "backend": backend, "submitted": {"$eq": True}}
-        return list(self._coll.find(query, {"specs": 0, "series": 0}))
+        found = self._coll.find(query, {"specs": 0, "series": 0, "automl_rows": 0})
+        return [d for d in found if d.get("handle")]  # a search has no run: its trials do
+
+    def searches(self, backend: str) -> list[Doc]:
+        """The AutoML searches of this backend under way (``workers.automl``)."""
+        query = {
+            **ACTIVE_ONLY,
+            "backend": backend,
+            "submitted": {"$eq": True},
+            "automl_plan": {"$exists": True},
+        }
+        return list(self._coll.find(query, {"series": 0, "automl_rows": 0}))
+
+    def start_search(self, job_id: str, run: int) -> bool:
+        """A search's run is the controller's: no handle, Running at once."""
+        now = utcnow()
+        result = self._coll.update_one(
+            {"_id": job_id, "run": run, "submitted": False, "status": {"$in": WAITING}},
+            {
+                "$set": {
+                    **state(JobState.RUNNING),
+                    "submitted": True,
+                    "claim_until": 0.0,
+                    "dispatch_attempts": 0,
+                    "started_on": now,
+                    "last_modified": now,
+                    "job_details.detailed_status.message": "searching: starting trials",
+                    "job_details.detailed_status.status": JobState.RUNNING.value,
+                }
+            },
+        )
+        return result.modified_count == 1
 
     def backends_to_watch(self) -> list[str]:
         """The backend targets with a run to reconcile: a ``distinct`` over the active jobs,

@@ -86,8 +86,14 @@ class Quotas:
                 {**waiting, "admitted_at": {"$gt": since}},
             ],
         }
-        fields = {"_id": 1, "backend": 1, "backend_details": 1}
-        return [d for d in self._jobs.find(query, fields) if d["_id"] != but]
+        fields = {"_id": 1, "backend": 1, "backend_details": 1, "automl_plan": 1}
+        # a search holds no slot of its own: each of its trials holds one
+        found = self._jobs.find(query, fields)
+        return [
+            {k: v for k, v in d.items() if k != "automl_plan"}
+            for d in found
+            if d["_id"] != but and "automl_plan" not in d
+        ]
 
     def admit(self, job_id: str) -> None:
         """The job has its slot: it counts from now, before its run is submitted."""

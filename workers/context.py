@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -15,6 +16,9 @@ from jobyard.schemas.settings import Settings
 from jobyard.store import Store, connect
 from jobyard.store.crypto import Cipher
 from jobyard.workers import locks
+
+if TYPE_CHECKING:
+    from jobyard.workers.search import Studies
 
 ATTRIBUTE = "jobyard_context"
 
@@ -34,6 +38,13 @@ class Context:
         """The backend serving ``target``, kept per worker process so connections are
         reused; rebuilt when the workspace it was built from changed."""
         return self.resources.backend(target)
+
+    @cached_property
+    def studies(self) -> Studies:
+        """AutoML studies this process has open (optuna is the ``automl`` extra)."""
+        from jobyard.workers.search import Studies
+
+        return Studies(self.store.db)
 
     def lease(self, name: str, seconds: float) -> locks.Lease | None:
         """A Redis lease so that two ticks, reconciles or uploads never overlap."""

@@ -33,7 +33,7 @@ from jobyard.store.datasets import output_dataset_id
 from jobyard.store.errors import StaleState
 from jobyard.store.jobs import TickWrite, job_secrets
 from jobyard.store.timeutil import utcnow
-from jobyard.workers import admission, enqueue, fleet, locks, staging, telemetry, transfers
+from jobyard.workers import admission, automl, enqueue, fleet, locks, staging, telemetry, transfers
 from jobyard.workers.context import Context
 from jobyard.workers.decide import Decision, decide
 from jobyard.workers.ingest import Ingested, ingest
@@ -72,6 +72,8 @@ def _dispatch_claimed(ctx: Context, job: Mapping[str, Any]) -> str:
             "died before it was submitted (workers killed or crashing); see the worker log",
         )
         return "failed"
+    if job.get("automl_plan"):
+        return automl.start(ctx, job)  # a search runs no run of its own: its trials do
     waiting = admission.blocked(ctx, job)
     if waiting is not None:
         ctx.store.jobs.defer(job_id, waiting)
@@ -240,6 +242,11 @@ def _reconcile_lease(ctx: Context) -> float:
 
 
 def _reconcile(ctx: Context, backend_name: str) -> int:
+    # the runs first, so the searches' controller sees their trials as they are now
+    return _reconcile_runs(ctx, backend_name) + automl.step(ctx, backend_name)
+
+
+def _reconcile_runs(ctx: Context, backend_name: str) -> int:
     jobs = ctx.store.jobs.watched(backend_name)
     if not jobs:
         return 0

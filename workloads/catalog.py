@@ -69,6 +69,15 @@ def _hyperparameters() -> list[dict[str, Any]]:
             "searched": True,
         },
         {
+            "name": "train.num_epochs",
+            "type": "int",
+            "min": 1,
+            "max": 200,
+            "default": train["train"]["num_epochs"],
+            # the rung algorithms set it; the others search it only when added
+            "searched": False,
+        },
+        {
             "name": "model.hidden_size",
             "type": "int",
             "min": 8,

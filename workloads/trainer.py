@@ -65,7 +65,13 @@ class Trainer:
         return len(self.history)
 
     def _resume_or_init(self) -> MLP:
+        """The job's own latest checkpoint (a resume); else the checkpoint jobyard chose
+        from a parent train job, continued with this job's hyperparameters (how an AutoML
+        ``pbt`` trial exploits a better one); else a fresh model."""
         latest = self.ctx.results_dir / results.LATEST
+        source = "own"
+        if not latest.is_file() and self.ctx.parent_checkpoint is not None:
+            latest, source = self.ctx.parent_checkpoint, "parent"
         if not latest.is_file():
             return MLP.init(data.N_FEATURES, self.hidden_size, len(data.CLASSES), self.seed)
         model, meta = MLP.load(latest)
@@ -86,9 +92,11 @@ class Trainer:
         self.best_epoch = int(meta.get("best_epoch", 0))
         k = self.completed
         message = f"resuming from epoch {k}"
+        if source == "parent":
+            message = f"continuing from epoch {k} of the parent's checkpoint {latest}"
         if k < self.stop_at:
             message += f"; continuing with epoch {k + 1}/{self.num_epochs}"
-        self.ctx.log(f"{message} ({results.LATEST}, run {self.ctx.run})")
+        self.ctx.log(f"{message} ({latest.name}, run {self.ctx.run})")
         self.ctx.status.status("RUNNING", message, resumed_from_epoch=k, max_epoch=self.num_epochs)
         return model
 

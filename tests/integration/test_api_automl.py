@@ -1,7 +1,7 @@
 """AutoML at the API: the tunables of a base experiment (seed 000's
 ``automl:get_param_details``) and a search request checked against its network before
-anything is stored. The search itself is not run yet: valid settings are a 501 that says
-what would run, and no job is created."""
+anything is stored, and stored with the plan it runs (tests/integration/test_automl_search.py
+runs searches)."""
 
 from __future__ import annotations
 
@@ -90,22 +90,30 @@ def test_a_bad_setting_is_a_400_that_names_it(login, automl, named):
     assert named in str(assert_error(s.call("POST", "jobs", json=body), 400))
 
 
-def test_valid_settings_say_what_would_run_and_that_search_is_not_built(login):
+def test_a_valid_search_is_stored_with_the_plan_it_runs(login, store):
     s = login()
     settings = {
         **SEED_000,
         "metric": "val_loss",
         "automl_remove_hyperparameters": "[train.momentum]",
     }
-    body = assert_error(s.call("POST", "jobs", json=train_body(automl_settings=settings)), 501)
-    assert (
-        "bayesian over train.learning_rate, train.batch_size, model.hidden_size"
-        in (body["error_desc"])
-    )
-    assert "ranked by val_loss" in body["error_desc"]
+    created = s.call("POST", "jobs", json=train_body(automl_settings=settings))
+    assert created.status_code == 201, created.json
+    plan = store.jobs.find(created.json["id"])["automl_plan"]
+    assert plan["automl_hyperparameters"] == [
+        "train.learning_rate",
+        "train.batch_size",
+        "model.hidden_size",
+    ]
+    assert (plan["metric"], plan["direction"], plan["seed"]) == ("val_loss", "minimize", 42)
+    assert "automl_plan" not in created.json  # the engine's, not the client's
     del settings["metric"]
-    body = assert_error(s.call("POST", "jobs", json=train_body(automl_settings=settings)), 501)
-    assert "ranked by val_accuracy" in body["error_desc"]
-    assert s.call("GET", "jobs").json["jobs"] == []
+    default = s.call("POST", "jobs", json=train_body(name="u", automl_settings=settings))
+    plan = store.jobs.find(default.json["id"])["automl_plan"]
+    assert (plan["metric"], plan["direction"]) == ("val_accuracy", "maximize")
+    pbt = {"automl_enabled": True, "automl_algorithm": "pbt", "automl_eval_interval": 2}
+    created = s.call("POST", "jobs", json=train_body(name="p", automl_settings=pbt))
+    plan = store.jobs.find(created.json["id"])["automl_plan"]
+    assert (plan["pbt_epochs"], plan["automl_population_size"]) == (3, 10)  # the spec's epochs
     off = train_body(automl_settings={"automl_enabled": False})
     assert s.call("POST", "jobs", json=off).status_code == 201

@@ -1,0 +1,109 @@
+"""The AutoML controller's step per reconcile pass, for a search with a short and with a
+long history: it must cost the same (it reads open trials and what the study's journal
+gained since the last step, never the whole history). The baseline is the same step
+for the short history, measured in the same run."""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+
+import optuna
+
+from bench.plan import Plan
+from bench.servers import Bench
+from bench.stats import Figure
+from jobyard.schemas import automl as settings_of
+from jobyard.schemas.job import JobState
+from jobyard.store.catalog import REFERENCE
+from jobyard.workers import automl
+from jobyard.workers.context import Context
+
+OPEN_TRIALS = 4
+BACKEND = "process"
+
+
+def _search(ctx: Context, history: int) -> str:
+    """A running bayesian search with ``history`` ended trials and 4 training."""
+    specs = REFERENCE.default_spec("train")
+    settings = {
+        "automl_enabled": True,
+        "automl_algorithm": "bayesian",
+        "automl_max_recommendations": history + 100,
+        "automl_max_concurrent": OPEN_TRIALS,
+    }
+    fields = {
+        "kind": "experiment",
+        "action": "train",
+        "network_arch": REFERENCE.network_arch,
+        "name": f"bench-search-{history}",
+        "specs": specs,
+        "automl_settings": settings,
+        "automl_plan": settings_of.plan(settings, REFERENCE, specs),
+    }
+    store = ctx.store
+    search = store.jobs.create("automl-bench", "bench", fields, BACKEND, uuid.uuid4().hex)
+    store.jobs.start_search(search["_id"], 1)
+    plan = search["automl_plan"]
+    ctx.studies.create(search["_id"], plan)
+    # set up with random proposals: the GP's cost per proposal is not what is measured
+    study = optuna.load_study(
+        study_name=search["_id"],
+        storage=ctx.studies.storage(search["_id"]),
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
+    space = automl._space(plan)
+    for number in range(history + OPEN_TRIALS):
+        trial = study.ask(space)
+        doc, _ = store.trials.create(search, number, trial.params, specs)
+        if number < history:
+            value = 0.5 + 0.4 * ((number * 7919) % 1000) / 1000
+            study.tell(number, value)
+            store.jobs.transition(doc["_id"], JobState.RUNNING)
+            kpi = [{"metric": "val_accuracy", "value": value}]
+            store.jobs.transition(doc["_id"], JobState.DONE, {"job_details.kpi": kpi})
+            store.trials.close(doc["_id"], automl.FINISHED)
+        else:
+            store.jobs.transition(doc["_id"], JobState.RUNNING)
+    return str(search["_id"])
+
+
+def _tick_seconds(ctx: Context, ticks: int) -> tuple[float, float]:
+    """The first step (this process opens the study: a replay of its journal) and the
+    median of the next ones."""
+    start = time.perf_counter()
+    automl.step(ctx, BACKEND)
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(ticks):
+        start = time.perf_counter()
+        automl.step(ctx, BACKEND)
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times)
+
+
+def controller_tick(bench: Bench, plan: Plan) -> Figure:
+    short, long = plan.automl_histories
+    measured: dict[int, tuple[float, float]] = {}
+    for history in (short, long):
+        bench.store.db.jobs.delete_many({"org": "automl-bench"})
+        ctx = Context(bench.settings, bench.store, bench.redis, None)  # a fresh process's
+        _search(ctx, history)
+        ctx = Context(bench.settings, bench.store, bench.redis, None)
+        measured[history] = _tick_seconds(ctx, plan.ticks * 5)
+    value, baseline = measured[long][1] * 1000, measured[short][1] * 1000
+    return Figure(
+        f"AutoML controller step, {long} trials of history",
+        "ms/step",
+        value,
+        baseline,
+        f"the same step with {short} trials of history",
+        "≤ 2× baseline (flat in history)",
+        value <= 2 * baseline,
+        {
+            "open_trials": OPEN_TRIALS,
+            "first_step_ms": {str(h): m[0] * 1000 for h, m in measured.items()},
+            "steady_step_ms": {str(h): m[1] * 1000 for h, m in measured.items()},
+        },
+    )
