@@ -206,6 +206,12 @@ class Backend(ABC):
         (the run's machines are elsewhere: give them datasets by a path they see)."""
         return None
 
+    def delete_results(self, files: Sequence[tuple[Handle, str]]) -> int:
+        """Remove result files (a run's handle, a path inside its results) in one go, however
+        many runs they belong to; a file already gone is not an error. Returns how many
+        were removed. An AutoML search drops its losing trials' checkpoints with it."""
+        raise UnsupportedOperation(f"backend {self.name} cannot delete results")
+
     def list_results(self, handle: Handle) -> list[ResultFile]:
         """Every file under the job's results directory (shared by all its runs)."""
         raise UnsupportedOperation(f"backend {self.name} cannot list results")

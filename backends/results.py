@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -42,6 +43,28 @@ def list_local(root: Path, name: str) -> list[ResultFile]:
     except OSError as e:
         raise BackendUnavailable(f"cannot list results of {name}: {e}") from e
     return files
+
+
+def delete_local(files: Sequence[tuple[Handle, str]]) -> int:
+    """Remove result files under local results directories; missing ones are skipped. A
+    path outside its results directory is refused before anything is removed."""
+    targets = []
+    for handle, path in files:
+        base = Path(results_root(handle)).resolve()
+        target = (base / relative_result_path(path)).resolve()
+        if not target.is_relative_to(base):
+            raise ResultNotFound(f"{path!r} is not a file inside the results of {handle.name}")
+        targets.append((handle, path, target))
+    removed = 0
+    for handle, path, target in targets:
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise BackendUnavailable(f"cannot delete {path} of {handle.name}: {e}") from e
+        removed += 1
+    return removed
 
 
 def open_local(root: Path, path: str, name: str) -> IO[bytes]:

@@ -92,7 +92,11 @@ def run(
     phase("reads", lambda: reads.read_latency(bench, plan, profiler))
     phase("curves", lambda: curves.curve_latency(bench, plan))
     phase("pools", lambda: pools.pools(bench, plan))
-    phase("automl", lambda: [automl.controller_tick(bench, plan)])
+    if "automl" in phases:
+        phase("automl", lambda: [automl.controller_tick(bench, plan)])  # no worker: alone
+        worker = bench.start_worker(beat=True)
+        phase("automl", lambda: [automl.search_vs_jobs(bench, api, plan)])
+        bench.stop_child(worker)
     if profiler is not None:
         profile_post(bench, profiler)
     if plan.churn_jobs:  # last: it restarts Redis and the API

@@ -11,6 +11,7 @@ import uuid
 
 import optuna
 
+from bench.client import Api
 from bench.plan import Plan
 from bench.servers import Bench
 from bench.stats import Figure
@@ -92,6 +93,7 @@ def controller_tick(bench: Bench, plan: Plan) -> Figure:
         _search(ctx, history)
         ctx = Context(bench.settings, bench.store, bench.redis, None)
         measured[history] = _tick_seconds(ctx, plan.ticks * 5)
+    bench.store.db.jobs.delete_many({"org": "automl-bench"})  # no worker may run them
     value, baseline = measured[long][1] * 1000, measured[short][1] * 1000
     return Figure(
         f"AutoML controller step, {long} trials of history",
@@ -106,4 +108,83 @@ def controller_tick(bench: Bench, plan: Plan) -> Figure:
             "first_step_ms": {str(h): m[0] * 1000 for h, m in measured.items()},
             "steady_step_ms": {str(h): m[1] * 1000 for h, m in measured.items()},
         },
+    )
+
+
+def _train_body(name: str, specs: dict[str, object], **extra: object) -> dict[str, object]:
+    return {
+        "kind": "experiment",
+        "network_arch": REFERENCE.network_arch,
+        "base_experiment_ids": [REFERENCE.id],  # the bench's own entries share its network
+        "action": "train",
+        "name": name,
+        "specs": specs,
+        **extra,
+    }
+
+
+def _wait_done(api: Api, job_ids: list[str], timeout: float = 1800) -> None:
+    deadline = time.monotonic() + timeout
+    waiting = set(job_ids)
+    while waiting:
+        for job_id in list(waiting):
+            status, job = api.call("GET", api.org_path(f"jobs/{job_id}"))
+            if status != 200 or job["status"] in ("Error", "Canceled"):
+                raise RuntimeError(f"job {job_id}: {status} {job}")
+            if job["status"] == "Done":
+                waiting.discard(job_id)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(waiting)} jobs not Done in {timeout} s")
+        time.sleep(0.1)
+
+
+def search_vs_jobs(bench: Bench, api: Api, plan: Plan) -> Figure:
+    """A bayesian search of N trials, 4 at a time, from POST to Done, against the very N
+    runs (the hyperparameters the search chose) as plain jobs, 4 at a time by the org's
+    quota: what the controller's decisions cost in wall time."""
+    trials, concurrent = plan.automl_search_trials, 4
+    specs = REFERENCE.default_spec("train")
+    specs["train"]["num_epochs"] = plan.automl_search_epochs
+    settings = {
+        "automl_enabled": True,
+        "automl_algorithm": "bayesian",
+        "automl_max_recommendations": trials,
+        "automl_max_concurrent": concurrent,
+    }
+    start = time.perf_counter()
+    status, search = api.call(
+        "POST", api.org_path("jobs"), _train_body("bench-search", specs, automl_settings=settings)
+    )
+    if status != 201:
+        raise RuntimeError(f"search refused: {status} {search}")
+    _wait_done(api, [search["id"]])
+    searched = time.perf_counter() - start
+    _, done = api.call("GET", api.org_path(f"jobs/{search['id']}"))
+    rows = done["job_details"]["automl"]["experiments"]
+    bench.store.quotas.set(api.org, {"max_running_jobs": concurrent})
+    try:
+        start = time.perf_counter()
+        ids = []
+        for row in rows:
+            body = _train_body(
+                f"bench-plain-{row['experiment_number']}-{uuid.uuid4().hex[:6]}",
+                settings_of.with_values(specs, row["params"]),
+            )
+            status, job = api.call("POST", api.org_path("jobs"), body)
+            if status != 201:
+                raise RuntimeError(f"job refused: {status} {job}")
+            ids.append(job["id"])
+        _wait_done(api, ids)
+        plain = time.perf_counter() - start
+    finally:
+        bench.store.quotas.set(api.org, {"max_running_jobs": None})
+    return Figure(
+        f"{trials}-trial AutoML search, {concurrent} at a time",
+        "s",
+        searched,
+        plain,
+        f"the same {trials} runs as plain jobs, {concurrent} at a time (org quota)",
+        "≤ 1.25× baseline",
+        searched <= 1.25 * plain,
+        {"epochs_per_trial": plan.automl_search_epochs, "trials": len(rows)},
     )

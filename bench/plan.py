@@ -26,6 +26,8 @@ class Plan:
     profile: bool
     churn_jobs: int = 0  # bench.churn (0: skipped; tests/e2e/test_churn.py runs it in CI)
     automl_histories: tuple[int, int] = (100, 1_000)  # ended trials: baseline, measured
+    automl_search_trials: int = 16  # a search against the same runs as plain jobs
+    automl_search_epochs: int = 5
 
 
 FULL = Plan(
@@ -65,5 +67,7 @@ QUICK = Plan(
     ticks=2,
     profile=False,
     automl_histories=(5, 20),
+    automl_search_trials=4,
+    automl_search_epochs=2,
 )
 PLANS = {p.name: p for p in (FULL, QUICK)}

@@ -416,4 +416,8 @@ class SearchDetailsSchema(ma.Schema):
     trials_ended = fields.Integer()
     trials_running = fields.Integer()
     best = fields.Nested(BestTrialSchema, allow_none=True)
+    checkpoints_deleted = fields.Integer(
+        allow_none=True,
+        metadata={"description": "automl_delete_intermediate_ckpt: the losers' model files"},
+    )
     experiments = fields.List(fields.Nested(ExperimentSchema))

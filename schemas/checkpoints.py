@@ -31,6 +31,11 @@ def _is_model(path: str) -> bool:
     return path.endswith(MODEL_SUFFIXES)
 
 
+def model_files(paths: Iterable[str]) -> list[str]:
+    """The checkpoints and model files among a run's result paths."""
+    return [p for p in paths if _is_model(p)]
+
+
 def best_model(paths: Sequence[str]) -> str | None:
     found = sorted(p for p in paths if _is_model(p) and BEST.search(posixpath.basename(p)))
     return found[0] if found else None

@@ -23,7 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobyard.backends.base import Handle
+from jobyard.backends.errors import BackendError, UnsupportedOperation
 from jobyard.schemas import automl
+from jobyard.schemas.checkpoints import model_files
 from jobyard.schemas.job import JobState
 from jobyard.store.errors import Conflict, StaleState
 from jobyard.store.timeutil import utcnow
@@ -316,6 +319,9 @@ class _Step:
             self.ctx.store.jobs.set_while(self.search_id, state.value, changes)
             return
         target_state, message = target
+        if target_state is JobState.DONE and best and plan["automl_delete_intermediate_ckpt"]:
+            summary["checkpoints_deleted"] = self._drop_losers(best)
+            changes["job_details.automl"] = summary
         changes.update(self._final(target_state, best))
         changes["job_details.detailed_status.message"] = message
         changes["job_details.detailed_status.status"] = target_state.value
@@ -347,6 +353,24 @@ class _Step:
             f"completed: {ended} trials; best {metric}={best['value']:.6g} "
             f"(trial {best['experiment_number']})"
         )
+
+    def _drop_losers(self, best: Mapping[str, Any]) -> int | None:
+        """``automl_delete_intermediate_ckpt``: every model file of every trial but the best,
+        before the search is Done (a crash here deletes them again, harmlessly). None when
+        the backend cannot delete results (Lepton's stay with the job's storage)."""
+        backend = self.ctx.backend(str(self.search["backend"]))
+        files: list[tuple[Handle, str]] = []
+        try:
+            for trial in self.ctx.store.trials.of(self.search_id):
+                if trial["_id"] == best["job_id"] or not trial.get("handle"):
+                    continue
+                handle = Handle.from_doc(trial["handle"])
+                names = [f.path for f in backend.list_results(handle)]
+                files += [(handle, path) for path in model_files(names)]
+            return backend.delete_results(files) if files else 0
+        except (UnsupportedOperation, BackendError) as e:
+            logger.warning("search %s: losing trials' checkpoints kept: %s", self.search_id, e)
+            return None
 
     def _final(self, state: JobState, best: Mapping[str, Any] | None) -> dict[str, Any]:
         """The best trial's model becomes the search's: what derived jobs, downloads and

@@ -38,7 +38,7 @@ from jobyard.backends.kubernetes.config import KubeConfig
 from jobyard.backends.output import output_chunk, read_chunk
 from jobyard.backends.process import layout
 from jobyard.backends.process.files import write_run_files
-from jobyard.backends.results import list_local, open_local, results_root
+from jobyard.backends.results import delete_local, list_local, open_local, results_root
 from jobyard.schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -275,6 +275,9 @@ class KubernetesBackend(Backend):
 
     def list_results(self, handle: Handle) -> list[ResultFile]:
         return list_local(Path(results_root(handle)), handle.name)
+
+    def delete_results(self, files: Sequence[tuple[Handle, str]]) -> int:
+        return delete_local(files)
 
     def open_result(self, handle: Handle, path: str) -> AbstractContextManager[IO[bytes]]:
         return open_local(Path(results_root(handle)), path, handle.name)

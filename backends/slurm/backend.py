@@ -63,6 +63,8 @@ class RemoteShell(Protocol):
 
     def sftp_walk(self, root: str) -> list[tuple[str, int, float]]: ...
 
+    def sftp_remove_many(self, paths: Sequence[str]) -> int: ...
+
     def sftp_open(self, path: str) -> AbstractContextManager[IO[bytes]]: ...
 
     def close(self) -> None: ...
@@ -250,6 +252,11 @@ class SlurmBackend(Backend):
         return parse.parse_sinfo(self._check(parse.SINFO_COMMAND, "sinfo"))
 
     # -- results ---------------------------------------------------------------------
+
+    def delete_results(self, files: Sequence[tuple[Handle, str]]) -> int:
+        """One SFTP session for all of them."""
+        paths = [f"{results_root(h)}/{relative_result_path(p)}" for h, p in files]
+        return self.shell.sftp_remove_many(paths) if paths else 0
 
     def list_results(self, handle: Handle) -> list[ResultFile]:
         root = results_root(handle)

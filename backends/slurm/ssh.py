@@ -186,6 +186,18 @@ class SshRunner:
                     results.append(b"")
         return results
 
+    def sftp_remove_many(self, paths: Sequence[str]) -> int:
+        """Remove files in one SFTP session; those already gone are skipped."""
+        removed = 0
+        with self._sftp() as (sftp, _):
+            for path in paths:
+                try:
+                    sftp.remove(path)
+                    removed += 1
+                except FileNotFoundError:
+                    continue
+        return removed
+
     def sftp_walk(self, root: str) -> list[tuple[str, int, float]]:
         """``(path relative to root, size, mtime)`` of every regular file under ``root``,
         in one SFTP session; a missing root is an empty list."""

@@ -186,3 +186,25 @@ def test_bad_credentials_fail_the_job_with_a_clear_message(target, session, work
     target.check_refused(message_of(job))
     assert bad.secret not in str(job)
     target.assert_nothing_submitted(job_id)
+
+
+def test_an_automl_search_runs_its_trials_as_runs_of_the_backend(target, session, worker, store):
+    """A search is the engine's, not the backend's: each trial is a run of the target's
+    like any job, and the best one's model becomes the search's (issue 14)."""
+    s = session
+    worker(**target.worker_env())
+    settings = {
+        "automl_enabled": True,
+        "automl_algorithm": "bayesian",
+        "automl_max_recommendations": 2,
+        "automl_max_concurrent": 2,
+    }
+    job_id = target.train(s, epochs=2, automl_settings=settings)
+    done = until_status(s, job_id, "Done", timeout=120)
+    rows = done["job_details"]["automl"]["experiments"]
+    assert [r["outcome"] for r in rows] == ["finished", "finished"]
+    for row in rows:
+        trial = store.jobs.find(row["job_id"])
+        assert trial["backend"] == target.backend and trial["handle"]["backend"]
+    best = done["job_details"]["automl"]["best"]
+    assert store.jobs.find(job_id)["handle"] == store.jobs.find(best["job_id"])["handle"]

@@ -76,6 +76,12 @@ def test_bayesian_search_beats_its_median_and_the_default_spec(login, worker):
     all_logs = s.call("GET", f"jobs/{job_id}:logs").data.decode()
     assert all_logs.index("=== trial 0 ===") < all_logs.index("=== trial 9 ===")
     assert_error(s.call("GET", f"jobs/{job_id}:logs?automl_experiment_index=10"), 404)
+    # automl_delete_intermediate_ckpt (TAO's default: true): only the best keeps models
+    assert summary["checkpoints_deleted"] > 0
+    for row in rows:
+        names = s.call("POST", f"jobs/{row['job_id']}:list_files").json
+        models = [n for n in names if n.endswith(".npz")]
+        assert bool(models) == (row["experiment_number"] == best), (row, names)
     # the best trial's model is the search's: a derived job evaluates it
     evaluated = until_status(s, derived(s, "evaluate", job_id), "Done")
     assert kpi(evaluated)["accuracy"] > 0.8

@@ -149,3 +149,47 @@ def test_submit_is_idempotent_and_results_are_read_over_sftp(slurm_cluster, sett
             assert f.read() == b"hi\n"
     finally:
         backend.close()
+
+
+def test_an_automl_trial_on_a_node_that_fails_resumes_from_its_checkpoint(
+    slurm_cluster, login, worker
+):
+    """A search on the real cluster, one trial at a time; the node goes DOWN under the
+    second trial, which is resubmitted and resumes from its checkpoint; the search ends
+    Done with every trial finished (seed 000: interrupted trials resume)."""
+    s = login()
+    ws = workspace(s, slurm_cluster)
+    worker()
+    settings = {
+        "automl_enabled": True,
+        "automl_algorithm": "bayesian",
+        "automl_max_recommendations": 3,
+        "automl_max_concurrent": 1,
+    }
+    search_id = slurm_train(s, ws, epochs=12, pace=0.5, automl_settings=settings)
+
+    def second_trial_training() -> str | None:
+        details = s.call("GET", f"jobs/{search_id}").json["job_details"]
+        rows = (details.get("automl") or {}).get("experiments") or []
+        if len(rows) == 2 and (rows[1]["epochs"] or 0) >= 2:
+            return str(rows[1]["job_id"])
+        return None
+
+    trial = wait_for(second_trial_training, 120, "trial 1 past epoch 2")
+    try:
+        down = scontrol(slurm_cluster, "update", "nodename=localhost", "state=down", "reason=t")
+        assert down.returncode == 0, down.stderr
+        wait_for(lambda: s.call("GET", f"jobs/{trial}").json["run"] == 2, 60, "resubmitted")
+    finally:
+        scontrol(slurm_cluster, "update", "nodename=localhost", "state=resume")
+    done = until_status(s, search_id, "Done", timeout=180)
+    rows = done["job_details"]["automl"]["experiments"]
+    assert [r["outcome"] for r in rows] == ["finished"] * 3
+    assert done["job_details"]["automl"]["checkpoints_deleted"] > 0  # over SFTP
+    events = s.call(
+        "GET", f"jobs/{search_id}:events?detailed=true&automl_experiment_number=1&run=2"
+    ).json["events"]
+    (start,) = [e["resumed_from_epoch"] for e in events if "resumed_from_epoch" in e]
+    assert start >= 2
+    second = [e["epoch"] for e in events if e.get("status") == "RUNNING" and "kpi" in e]
+    assert second == list(range(start + 1, 13))
