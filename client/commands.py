@@ -165,6 +165,37 @@ def cmd_get(args: argparse.Namespace) -> int:
     return 0
 
 
+TRIAL_COLUMNS = (
+    "experiment_number",
+    "status",
+    "outcome",
+    "metric_value",
+    "epochs",
+    "pruned_at_epoch",
+    "exploited_from",
+    "params",
+)
+
+
+def cmd_trials(args: argparse.Namespace) -> int:
+    """An AutoML search's trials, a row each, and its best so far."""
+    with _client(args) as jy:
+        doc = jy.jobs.get(args.job_id).doc
+    search = (doc.get("job_details") or {}).get("automl")
+    if not search:
+        render.console(stderr=True).print(f"job {args.job_id} is not an AutoML search")
+        return 1
+    best = search.get("best") or {}
+    title = (
+        f"{search['algorithm']}: {search['trials_ended']} of {search['trials_planned']} ended, "
+        f"{search['trials_running']} running; best {search['metric']}="
+        f"{best.get('value', '-')} (trial {best.get('experiment_number', '-')})"
+    )
+    rows = search.get("experiments") or []
+    _emit(args, search, lambda: render.table(rows, TRIAL_COLUMNS, title))
+    return 0
+
+
 PARAM_COLUMNS = (
     "parameter",
     "value_type",
@@ -302,6 +333,9 @@ def register(sub: Any) -> None:
         act = jobs.add_parser(action, parents=[shared], help=f"{action} a job")
         act.add_argument("job_id")
         act.set_defaults(func=_guarded(cmd_act), action=action)
+    trials = jobs.add_parser("trials", parents=[shared], help="an AutoML search's trials")
+    trials.add_argument("job_id")
+    trials.set_defaults(func=_guarded(cmd_trials))
     params = jobs.add_parser(
         "automl-params", parents=[shared], help="what an AutoML search would tune"
     )

@@ -134,6 +134,7 @@ class GaussianProcessSampler(_CubeSampler):
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+        from threadpoolctl import threadpool_limits
 
         finished = [t for t in _finished(study) if all(n in t.params for n in space)]
         if not space or len(finished) < self._startup:
@@ -149,17 +150,42 @@ class GaussianProcessSampler(_CubeSampler):
         # length scales within the unit cube's own: longer ones mean "flat", as 10 does
         matern = Matern([0.3] * len(space), length_scale_bounds=(1e-2, 1e1), nu=2.5)
         kernel = ConstantKernel(1.0, (1e-3, 1e3)) * matern + WhiteKernel(1e-4, (1e-8, 1e-1))
-        gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=self._seed)
-        with warnings.catch_warnings():
+        gp = GaussianProcessRegressor(
+            kernel, optimizer=_fit_kernel, normalize_y=True, random_state=self._seed
+        )
+        rng = np.random.default_rng(self._seed)
+        candidates = rng.random((self._candidates, len(space)))
+        # one BLAS thread: the matrices are tiny, and the trials training on the same
+        # cores make a multi-threaded BLAS spin (a decision took 0.3 s instead of 0.03 s)
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
             # few points often put a hyperparameter at its bound: expected, not a fault
             warnings.simplefilter("ignore", ConvergenceWarning)
             gp.fit(np.array(x), np.array(y))
-        rng = np.random.default_rng(self._seed)
-        candidates = rng.random((self._candidates, len(space)))
-        mean, std = gp.predict(candidates, return_std=True)
+            mean, std = gp.predict(candidates, return_std=True)
         best = min(y[: len(finished)])
         point = candidates[int(np.argmax(expected_improvement(mean, std, best)))]
         return self._params(space, point)
+
+
+FIT_ITERATIONS = 25
+
+
+def _fit_kernel(objective: Any, theta: np.ndarray, bounds: np.ndarray) -> tuple[Any, Any]:
+    """scikit-learn's own L-BFGS-B fit of the kernel's hyperparameters, in at most 25
+    iterations: a decision is taken inside a reconcile pass, next to trials training on
+    the same cores, and the fit converges to what matters for the next point long before
+    scipy's default of 15,000."""
+    from scipy.optimize import minimize
+
+    found = minimize(
+        objective,
+        theta,
+        method="L-BFGS-B",
+        jac=True,
+        bounds=bounds,
+        options={"maxiter": FIT_ITERATIONS},
+    )
+    return found.x, found.fun
 
 
 def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:

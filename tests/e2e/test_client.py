@@ -160,6 +160,20 @@ def test_503_and_refused_connections_are_retried_and_4xx_never():
     assert time.monotonic() - started < 10
 
 
+def _listed(cli: list[str], env: dict[str, str], search: str) -> list[dict[str, Any]]:
+    """``jobyard jobs list --search`` as JSON."""
+    listed = subprocess.run(
+        [*cli, "jobs", "list", "--search", search, "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    found: list[dict[str, Any]] = json.loads(listed.stdout)
+    return found
+
+
 def _terminal(argv: list[str], env: dict[str, str], timeout: float = 120) -> tuple[int, str]:
     """Run a command on a pseudo-terminal, as from a person's shell; (exit code, screen)."""
     leader, follower = pty.openpty()
@@ -219,15 +233,7 @@ def test_the_cli_logs_in_submits_watches_lists_and_downloads(up, tmp_path):
     assert code == 0, screen
     assert "epoch 2/2" in screen and "accuracy" in screen and "Done" in screen, screen
 
-    listed = subprocess.run(
-        [*cli, "jobs", "list", "--search", "cli-run", "--output", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-    )
-    jobs = json.loads(listed.stdout)
+    jobs = _listed(cli, env, "cli-run")
     assert [j["name"] for j in jobs] == ["cli-run"] and jobs[0]["status"] == "Done"
     assert jobs[0]["specs"]["train"]["num_epochs"] == 2
     job_id = jobs[0]["id"]
@@ -242,6 +248,34 @@ def test_the_cli_logs_in_submits_watches_lists_and_downloads(up, tmp_path):
         [*cli, "jobs", "automl-params", "--network-arch", "classification_pyt"], env
     )
     assert code == 0 and "train.learning_rate" in screen and "val_accuracy" in screen, screen
+    automl = {
+        "automl_enabled": True,
+        "automl_algorithm": "bayesian",
+        "automl_max_recommendations": 2,
+    }
+    search = {**TRAIN, "name": "cli-search", "automl_settings": automl}
+    (tmp_path / "search.yaml").write_text(yaml.safe_dump(search))
+    code, screen = _terminal(
+        [
+            *cli,
+            "jobs",
+            "submit",
+            "-f",
+            str(tmp_path / "search.yaml"),
+            "--set",
+            "specs.train.num_epochs=1",
+            "--watch",
+            "--poll",
+            "0.3",
+        ],
+        env,
+    )
+    assert code == 0 and "Done" in screen, screen
+    (search_id,) = [j["id"] for j in _listed(cli, env, "cli-search") if j["name"] == "cli-search"]
+    code, screen = _terminal([*cli, "jobs", "trials", search_id], env)
+    assert code == 0 and "bayesian: 2 of 2 ended" in screen and "finished" in screen, screen
+    code, screen = _terminal([*cli, "jobs", "trials", job_id], env)
+    assert code == 1 and "not an AutoML search" in screen, screen
     code, screen = _terminal([*cli, "jobs", "get", "no-such-job"], env)
     assert code == 1 and "error 404" in screen, screen
     code, screen = _terminal(
