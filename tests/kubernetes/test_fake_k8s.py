@@ -94,14 +94,16 @@ def test_a_deleted_pod_gets_sigterm_and_its_exit_code_counts(apis):
     }
     batch.create_namespaced_job("default", body)
     selector = "job-name=trap"
-    wait_for(
-        lambda: (
-            core.list_namespaced_pod("default", label_selector=selector).items[0].status.phase
-            == "Running"
-        ),
-        10,
-        "running",
-    )
+
+    def trap_set() -> bool:
+        """Running is not enough: SIGTERM before the shell ran ``trap`` kills it with 143
+        (a CI run saw that, as BackoffLimitExceeded). "up" is printed after the trap."""
+        pods = core.list_namespaced_pod("default", label_selector=selector).items
+        if not pods or pods[0].status.phase != "Running":
+            return False
+        return "up" in core.read_namespaced_pod_log(pods[0].metadata.name, "default")
+
+    wait_for(trap_set, 10, "running with its trap set")
     core.delete_collection_namespaced_pod(
         "default", label_selector=selector, grace_period_seconds=5
     )
