@@ -45,8 +45,8 @@ def start(ctx: Context, job: Mapping[str, Any]) -> str:
     job_id, plan = str(job["_id"]), job["automl_plan"]
     ctx.studies.create(job_id, plan)
     for trial in ctx.store.trials.open([job_id]):
-        if trial["status"] == JobState.PAUSED.value:
-            _resume_trial(ctx, trial)
+        if trial["status"] == JobState.PAUSED.value and trial.get("automl_pruned_at") is None:
+            _resume_trial(ctx, trial)  # a pruned one stays stopped: its outcome is recorded
     if ctx.store.jobs.start_search(job_id, int(job["run"])):
         logger.info("search %s: running (%s)", job_id, plan["automl_algorithm"])
         return "searching"
