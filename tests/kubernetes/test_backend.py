@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -52,7 +53,10 @@ def status_events(backend, handle):
 def drain(backend, handle, max_bytes):
     """Read output the way reconcile does, until the run ended and nothing is left."""
     offsets, status, log = Offsets(), b"", b""
-    for _ in range(400):
+    # a minute of ticks, each a real 0.1 s (wait_for returns at once on a true check, so
+    # a count of loops was a few seconds on a fast machine and too few on a loaded one)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         state = backend.poll([handle])[handle.name].state
         out = backend.read_output([(handle, offsets)], max_bytes)[handle.name]
         assert out.status == b"" or out.status.endswith(b"\n"), out.status
@@ -60,7 +64,7 @@ def drain(backend, handle, max_bytes):
         offsets = Offsets(offsets.status + len(out.status), offsets.log + len(out.log))
         if state.finished and not out.status and not out.log:
             return state, status, log
-        wait_for(lambda: True, 0.1, "a tick")
+        time.sleep(0.1)
     raise AssertionError("output never drained")
 
 
