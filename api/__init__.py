@@ -20,6 +20,7 @@ from jobyard.api import (
     health,
     job_files,
     jobs,
+    models,
     observe,
     quotas,
     ui,
@@ -50,6 +51,7 @@ BLUEPRINTS = (
     fleet.blp,
     quotas.blp,
     automl.blp,
+    models.blp,
 )
 
 

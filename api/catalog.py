@@ -117,6 +117,11 @@ def _loaded(body: dict[str, Any], org: str) -> BaseExperiment:
 
 def _writable(org: str, entry_id: str) -> BaseExperiment:
     entry = services().store.catalog.get(org, entry_id)
+    if entry.pretrained is not None:
+        raise Refused(
+            f"base experiment {entry_id} is a published model: remove it with "
+            "POST jobs/<its source job>:remove_published_model (see GET models/<id>)"
+        )
     if entry.scope == GLOBAL:
         raise Refused(
             f"base experiment {entry_id} is a global entry: read-only through the API "

@@ -167,7 +167,7 @@ def _workspace_copy(org: str, job: dict[str, Any]) -> list[Member] | None:
     ]
 
 
-def _results(org: str, job: dict[str, Any], stack: contextlib.ExitStack) -> list[Member]:
+def result_members(org: str, job: dict[str, Any], stack: contextlib.ExitStack) -> list[Member]:
     copy = _workspace_copy(org, job)
     if copy is not None:
         return copy
@@ -184,7 +184,7 @@ def _results(org: str, job: dict[str, Any], stack: contextlib.ExitStack) -> list
 def result_names(org: str, job: dict[str, Any]) -> list[str]:
     """Paths of the job's result files, relative to its results directory."""
     with contextlib.ExitStack() as stack:
-        return [m.name for m in _results(org, job, stack)]
+        return [m.name for m in result_members(org, job, stack)]
 
 
 def _extras(results: list[Member], logs: bool, specs: bool) -> list[str]:
@@ -201,7 +201,7 @@ def _members(
     only: Callable[[list[str]], list[str]] | None,
 ) -> list[Member]:
     """The archive's members: every file, or those ``only`` picks from the names."""
-    results = _results(org, job, stack)
+    results = result_members(org, job, stack)
     extras = _extras(results, logs=True, specs=True)
     names = [m.name for m in results] + extras
     wanted = only(names) if only is not None else names
@@ -256,7 +256,7 @@ class JobListFiles(MethodView):
         body = body or {"retrieve_logs": False, "retrieve_specs": False}
         job = services().store.jobs.get(org_name, job_id)
         with contextlib.ExitStack() as stack:
-            results = _results(org_name, job, stack)
+            results = result_members(org_name, job, stack)
         extras = _extras(results, body["retrieve_logs"], body["retrieve_specs"])
         return [m.name for m in results] + extras
 

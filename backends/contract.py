@@ -130,13 +130,15 @@ def _user(name: str) -> bool:
     return not name.startswith(CONTRACT_PREFIX) or name in DATASET_VARIABLES
 
 
-# the JY_*_DATASET_DIR(S) variables staging sets (schemas/staging.py)
+# the variables staging sets (schemas/staging.py): JY_*_DATASET_DIR(S), and where a
+# published model's checkpoint is
 DATASET_VARIABLES = frozenset(
     {
         "JY_TRAIN_DATASET_DIRS",
         "JY_EVAL_DATASET_DIR",
         "JY_INFERENCE_DATASET_DIR",
         "JY_CALIBRATION_DATASET_DIR",
+        "JY_PRETRAINED_CHECKPOINT",
     }
 )
 # placeholder -> the variable its value comes from
@@ -145,6 +147,7 @@ _DATASET_PLACEHOLDERS = {
     "eval_dataset_dir": "JY_EVAL_DATASET_DIR",
     "inference_dataset_dir": "JY_INFERENCE_DATASET_DIR",
     "calibration_dataset_dir": "JY_CALIBRATION_DATASET_DIR",
+    "pretrained_checkpoint": "JY_PRETRAINED_CHECKPOINT",
 }
 
 

@@ -127,6 +127,21 @@ class Job:
     def delete(self) -> None:
         self._session.request("DELETE", f"jobs/{self.id}")
 
+    def publish(self, **body: Any) -> dict[str, Any]:
+        """Publish the Done job's model into the org's registry (``display_name``,
+        ``description``, ``team``, ``workspace``, ``checkpoint_choose_method``,
+        ``force_create``); the model, whose ``id`` is also a base experiment's."""
+        found: dict[str, Any] = self._session.json(
+            "POST", f"jobs/{self.id}:publish_model", json=body
+        )
+        return found
+
+    def remove_published_model(self, **body: Any) -> list[dict[str, Any]]:
+        """Remove what the job published (a ``team``'s, one ``version``); the removed."""
+        found = self._session.json("POST", f"jobs/{self.id}:remove_published_model", json=body)
+        removed: list[dict[str, Any]] = found["removed"]
+        return removed
+
     def _act(self, action: str, body: Mapping[str, Any] | None = None) -> Job:
         self.doc = self._session.json("POST", f"jobs/{self.id}:{action}", json=body)
         return self
@@ -202,8 +217,8 @@ class Jobs:
         return int(self._session.json("GET", "jobs/count", params=filters)["count"])
 
 
-class Collection:
-    """Workspaces or datasets: list, get, create, delete."""
+class Listing:
+    """What the API lists and reads (published models): list, get."""
 
     def __init__(self, session: Session, path: str) -> None:
         self._session = session
@@ -215,6 +230,10 @@ class Collection:
     def get(self, item_id: str) -> dict[str, Any]:
         found: dict[str, Any] = self._session.json("GET", f"{self._path}/{item_id}")
         return found
+
+
+class Collection(Listing):
+    """Workspaces or datasets: list, get, create, delete."""
 
     def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         made: dict[str, Any] = self._session.json("POST", self._path, json=dict(body))
@@ -232,6 +251,7 @@ class Client:
         self.jobs = Jobs(self.session)
         self.workspaces = Collection(self.session, "workspaces")
         self.datasets = Collection(self.session, "datasets")
+        self.models = Listing(self.session, "models")
 
     def __enter__(self) -> Client:
         return self

@@ -24,6 +24,7 @@ JOB_COLUMNS = ("id", "name", "action", "network_arch", "status", "job_details.ep
 LIST_COLUMNS = {
     "workspaces": ("id", "name", "cloud_type", "created_on"),
     "datasets": ("id", "name", "type", "format", "status", "created_on"),
+    "models": ("id", "name", "version", "team", "state", "network_arch", "created_on"),
 }
 
 
@@ -266,6 +267,31 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    body = {
+        "display_name": args.name,
+        "description": args.description,
+        "team": args.team,
+        "workspace": args.workspace,
+        "checkpoint_choose_method": args.checkpoint,
+        "force_create": args.force or None,
+    }
+    with _client(args) as jy:
+        model = jy.jobs.get(args.job_id).publish(**{k: v for k, v in body.items() if v})
+    _emit(args, model, lambda: render.table([model], (*LIST_COLUMNS["models"], "sha256")))
+    return 0
+
+
+def cmd_unpublish(args: argparse.Namespace) -> int:
+    body = {"team": args.team, "version": args.version}
+    with _client(args) as jy:
+        removed = jy.jobs.get(args.job_id).remove_published_model(
+            **{k: v for k, v in body.items() if v}
+        )
+    _emit(args, removed, lambda: render.table(removed, LIST_COLUMNS["models"], "removed"))
+    return 0
+
+
 def _collection(kind: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         with _client(args) as jy:
@@ -349,7 +375,20 @@ def register(sub: Any) -> None:
     download.add_argument("-o", "--out")
     download.set_defaults(func=_guarded(cmd_download))
 
-    for kind in ("workspaces", "datasets"):
+    publish = jobs.add_parser("publish", parents=[shared], help="publish its model")
+    publish.add_argument("job_id")
+    for flag in ("name", "description", "team", "workspace"):
+        publish.add_argument(f"--{flag}")
+    publish.add_argument("--checkpoint", choices=("best_model", "latest_model"))
+    publish.add_argument("--force", action="store_true", help="another version of the same")
+    publish.set_defaults(func=_guarded(cmd_publish))
+    unpublish = jobs.add_parser("unpublish", parents=[shared], help="remove what it published")
+    unpublish.add_argument("job_id")
+    unpublish.add_argument("--team")
+    unpublish.add_argument("--version", type=int)
+    unpublish.set_defaults(func=_guarded(cmd_unpublish))
+
+    for kind in ("workspaces", "datasets", "models"):
         verbs = sub.add_parser(
             kind, help=f"{kind}: list, get" + (", create" if kind == "workspaces" else "")
         ).add_subparsers(dest="verb", required=True)

@@ -299,6 +299,8 @@ class BaseExperiment:
     dataset_types: tuple[str, ...] = ()
     dataset_formats: tuple[str, ...] = ()
     hyperparameters: tuple[Mapping[str, Any], ...] = ()
+    # a published model's weights: {"workspace", "location", "checkpoint"} (schemas.models)
+    pretrained: Mapping[str, Any] | None = None
     data: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     # compiled once per action: every job create validates its specs
     _validators: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -359,6 +361,7 @@ class BaseExperiment:
             "metric": self.metric,
             "dataset_types": list(self.dataset_types),
             "dataset_formats": list(self.dataset_formats),
+            "published_model": self.pretrained is not None,
         }
 
     @classmethod

@@ -640,6 +640,9 @@ class BaseExperimentSchema(ma.Schema):
     metric = fields.String(allow_none=True)
     dataset_types = fields.List(fields.String())
     dataset_formats = fields.List(fields.String())
+    published_model = fields.Boolean(
+        metadata={"description": "a model published in the org's registry (GET models/{id})"}
+    )
 
 
 class BaseExperimentListSchema(ma.Schema):

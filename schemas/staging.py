@@ -21,6 +21,10 @@ FIELDS = {
     "inference_dataset_uri": ("inference", "JY_INFERENCE_DATASET_DIR"),
     "calibration_dataset_uri": ("calibration", "JY_CALIBRATION_DATASET_DIR"),
 }
+# A train job whose base experiment is a published model (schemas/models.py) gets its
+# weights staged like a dataset, and is told where the checkpoint is in this variable.
+PRETRAINED_VARIABLE = "JY_PRETRAINED_CHECKPOINT"
+PRETRAINED_ACTIONS = ("train", "retrain")
 # The one table of dataset URI schemes: job validation and staging both read it.
 # scheme -> how a run gets the data: "path" (its machines see it as is), "object" (copied
 # from the job's workspace bucket) or "url" (fetched over HTTP).

@@ -24,6 +24,7 @@ PLACEHOLDERS: dict[str, str] = {
     "status_file": "this run's jobyard-protocol status file",
     "parent_results_dir": "the parent job's results directory",
     "parent_checkpoint": "the parent checkpoint the job chose (checkpoint_choose_method)",
+    "pretrained_checkpoint": "the published model's checkpoint a train job starts from",
     "train_dataset_dir": "the first training dataset directory",
     "train_dataset_dirs": "every training dataset directory, os.pathsep-joined",
     "eval_dataset_dir": "the evaluation dataset directory",

@@ -54,7 +54,7 @@ class DuplicateEntry(Conflict):
         self.existing_id = existing
 
 
-def _doc(entry: BaseExperiment, builtin: bool, now: Any) -> Doc:
+def entry_doc(entry: BaseExperiment, builtin: bool, now: Any) -> Doc:
     return {
         "_id": entry.id,
         "scope": entry.scope,
@@ -69,10 +69,19 @@ def _doc(entry: BaseExperiment, builtin: bool, now: Any) -> Doc:
     }
 
 
-def _entry(doc: Mapping[str, Any]) -> BaseExperiment:
-    """The stored entry, under its stored id (which a PUT that renames it keeps)."""
+def entry_of(doc: Mapping[str, Any]) -> BaseExperiment:
+    """The stored entry, under its stored id (which a PUT that renames it keeps), with a
+    published model's weights (``store.models``)."""
     entry = load_entry(json.loads(doc["entry"]), doc["scope"])
-    return entry if entry.id == doc["_id"] else dataclasses.replace(entry, id=doc["_id"])
+    if entry.id != doc["_id"] or doc.get("pretrained"):
+        entry = dataclasses.replace(entry, id=doc["_id"], pretrained=doc.get("pretrained"))
+    return entry
+
+
+# A published model is listed and run by id only once its files are all written; a job
+# naming only a network_arch never picks one (it would silently start from its weights).
+READY: Doc = {"publishing": {"$ne": True}}
+NOT_PUBLISHED: Doc = {"published": {"$ne": True}}
 
 
 @guarded
@@ -97,7 +106,7 @@ class Catalog:
         written = 0
         for entry in entries:
             now = utcnow()
-            doc = _doc(entry, True, now)
+            doc = entry_doc(entry, True, now)
             stored = self._coll.find_one({"_id": entry.id})
             if stored is not None and all(
                 stored.get(k) == v for k, v in doc.items() if k != "last_modified"
@@ -123,10 +132,10 @@ class Catalog:
         if cached is not None and self._clock() - cached[0] < self._cache_seconds:
             entry = cached[1]
         else:
-            doc = self._coll.find_one({"_id": entry_id})
+            doc = self._coll.find_one({"_id": entry_id, **READY})
             if doc is None:
                 raise NotFound("base experiment", entry_id)
-            entry = _entry(doc)
+            entry = entry_of(doc)
             self._cache[entry_id] = (self._clock(), entry)
         if entry.scope not in (GLOBAL, org):
             raise NotFound("base experiment", entry_id)
@@ -134,7 +143,7 @@ class Catalog:
 
     def document(self, org: str | None, entry_id: str) -> Doc:
         """The stored document (version and times beside the entry)."""
-        doc = self._coll.find_one({"_id": entry_id, **self._visible(org)})
+        doc = self._coll.find_one({"_id": entry_id, **self._visible(org), **READY})
         if doc is None:
             raise NotFound("base experiment", entry_id)
         return doc
@@ -150,7 +159,7 @@ class Catalog:
         self, org: str, page: Page, read_only: bool | None = None
     ) -> tuple[list[BaseExperiment], dict[str, int]]:
         docs, info = fetch_page(self._coll, self._listed(org, read_only), page)
-        return [_entry(d) for d in docs], info
+        return [entry_of(d) for d in docs], info
 
     def count(self, org: str, page: Page, read_only: bool | None = None) -> int:
         return count(self._coll, page.query(self._listed(org, read_only)))
@@ -158,8 +167,8 @@ class Catalog:
     def _listed(self, org: str, read_only: bool | None) -> Doc:
         """What an org's list shows: ``read_only`` (seed 001) picks global or own entries."""
         if read_only is None:
-            return self._visible(org)
-        return {"scope": GLOBAL if read_only else org}
+            return {**self._visible(org), **READY}
+        return {"scope": GLOBAL if read_only else org, **READY}
 
     def for_job(self, job: Mapping[str, Any]) -> BaseExperiment:
         """The entry a job runs: the one it names by id, else the first of its network_arch
@@ -173,19 +182,21 @@ class Catalog:
                 continue
         if ids:
             raise NoWorkload(f"base experiment {ids[0]} not found (see jobs:list_base_experiments)")
-        query: Doc = {"kind": job.get("kind") or "experiment"}
+        query: Doc = {"kind": job.get("kind") or "experiment", **NOT_PUBLISHED}
         if job.get("network_arch"):
             query["network_arch"] = job["network_arch"]
-        entries = [_entry(d) for d in self.visible(org, query)]
+        entries = [entry_of(d) for d in self.visible(org, query)]
         if not entries and job.get("network_arch"):
-            entries = [_entry(d) for d in self.visible(org, {"kind": query["kind"]})]
+            entries = [
+                entry_of(d) for d in self.visible(org, {"kind": query["kind"], **NOT_PUBLISHED})
+            ]
         return pick(entries, job)
 
     # -- writes --------------------------------------------------------------------------
 
     def create(self, entry: BaseExperiment) -> Doc:
         now = utcnow()
-        doc = {**_doc(entry, False, now), "created_on": now, "version": 1}
+        doc = {**entry_doc(entry, False, now), "created_on": now, "version": 1}
         try:
             self._coll.insert_one(doc)
         except DuplicateKeyError:
@@ -201,7 +212,7 @@ class Catalog:
 
     def replace(self, current: BaseExperiment, entry: BaseExperiment) -> Doc:
         """Store the new state of an entry under its old id (an id never changes)."""
-        fields = _doc(entry, False, utcnow())
+        fields = entry_doc(entry, False, utcnow())
         fields["_id"] = current.id
         try:
             found = self._coll.find_one_and_update(
@@ -228,7 +239,7 @@ class Catalog:
             raise Conflict(
                 f"{entry.network_arch}/{entry.name} is a built-in entry; give yours another name"
             )
-        return self.replace(_entry(existing), entry), False
+        return self.replace(entry_of(existing), entry), False
 
     def users(self, entry: BaseExperiment) -> list[str]:
         """Jobs that have not finished and run this entry."""
@@ -249,6 +260,9 @@ class Catalog:
             raise NotFound("base experiment", entry.id)
         self._cache.pop(entry.id, None)
         return doc
+
+    def forget_entry(self, entry_id: str) -> None:
+        self._cache.pop(entry_id, None)
 
     def forget(self) -> None:
         """Drop what is cached (tests, and after a restore)."""

@@ -21,6 +21,7 @@ from jobyard.store.fleet import Fleet
 from jobyard.store.guard import guarded
 from jobyard.store.jobs import Jobs
 from jobyard.store.logs import Logs
+from jobyard.store.models import Models
 from jobyard.store.operations import Operations
 from jobyard.store.quotas import Quotas
 from jobyard.store.templates import Templates
@@ -78,6 +79,11 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("scope", ASCENDING), ("network_arch", ASCENDING), ("name", ASCENDING)], unique=True
         ),
         IndexModel([("scope", ASCENDING), ("created_on", DESCENDING)]),
+        # the model registry (store/models.py)
+        IndexModel(
+            [("scope", ASCENDING), ("model_name", ASCENDING), ("model_version", DESCENDING)]
+        ),
+        IndexModel([("scope", ASCENDING), ("source_job", ASCENDING)]),
     ],
     "templates": [
         IndexModel([("owner", ASCENDING), ("name", ASCENDING)], unique=True),
@@ -129,6 +135,7 @@ class Store:
         self.cipher = cipher
         self.accounts = Accounts(db)
         self.catalog = Catalog(db)
+        self.models = Models(db, self.catalog)
         self.templates = Templates(db)
         self.workspaces = Workspaces(db, cipher)
         self.datasets = Datasets(db, cipher)

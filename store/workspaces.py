@@ -46,6 +46,7 @@ class Workspaces:
     def __init__(self, db: Database[dict[str, Any]], cipher: Cipher) -> None:
         self._coll = db["workspaces"]
         self._jobs = db["jobs"]
+        self._catalog = db["catalog"]  # published models keep files in a workspace
         self._cipher = cipher
 
     def _to_model(self, doc: Mapping[str, Any]) -> Workspace:
@@ -210,10 +211,20 @@ class Workspaces:
                 f"workspace {workspace_id} is used by active jobs ({shown}); "
                 "cancel them or wait until they finish"
             )
+        models = self._models(org, workspace_id)
+        if models:
+            raise Conflict(
+                f"workspace {workspace_id} holds the files of published models "
+                f"({', '.join(models[:5])}); remove them first (:remove_published_model)"
+            )
         doc = self._coll.find_one_and_delete({"_id": workspace_id, "org": org})
         if doc is None:
             raise NotFound("workspace", workspace_id)
         return self._to_model(doc)
+
+    def _models(self, org: str, workspace_id: str) -> list[str]:
+        query = {"scope": org, "published": True, "model_workspace": workspace_id}
+        return sorted(d["_id"] for d in self._catalog.find(query, {"_id": 1}).limit(100))
 
     def of_types(self, org: str, cloud_types: Iterable[str]) -> list[tuple[str, str]]:
         """(cloud type, id) of the org's workspaces of these cloud types, oldest first."""

@@ -30,7 +30,14 @@ from jobyard.backends.storage import Storage, StorageError
 from jobyard.backends.storage.errors import StorageUnreachable
 from jobyard.backends.storage.progress import Progress
 from jobyard.backends.storage.url import fetch
-from jobyard.schemas.staging import Source, environment, sources
+from jobyard.schemas.catalog import NoWorkload
+from jobyard.schemas.staging import (
+    PRETRAINED_ACTIONS,
+    PRETRAINED_VARIABLE,
+    Source,
+    environment,
+    sources,
+)
 from jobyard.store.errors import NotFound
 from jobyard.workers.context import Context
 from jobyard.workers.locks import Renewable
@@ -55,9 +62,11 @@ class Plan:
 
 
 def plan(ctx: Context, job: Mapping[str, Any], backend: Backend, spec: RunSpec) -> Plan:
-    """Where each of the job's datasets will be for the run, and what must be copied."""
+    """Where each of the job's datasets (and a published model's weights) will be for the
+    run, and what must be copied."""
     slots = sources(job)
-    if not slots:
+    weights = _pretrained(ctx, job)
+    if not slots and weights is None:
         return Plan()
     root = backend.staging_dir(spec)
     dirs: dict[str, str] = {}
@@ -76,7 +85,41 @@ def plan(ctx: Context, job: Mapping[str, Any], backend: Backend, spec: RunSpec) 
         dirs[source.slot] = str(target)
         storage = None if resolved.kind == "url" else _storage(ctx, job, resolved)
         copies.append(Copy(target, resolved, storage))
-    return Plan(environment(dirs, slots), copies)
+    env = environment(dirs, slots)
+    if weights is not None:
+        source, checkpoint = weights
+        if root is None:
+            raise SubmitRejected(
+                f"base experiment {job.get('catalog_id')} is a published model whose weights "
+                f"are in workspace storage; backend {backend.name} has no staging directory "
+                "to copy them to (train from it on a backend that has one: process)"
+            )
+        target = Path(root) / source.slot
+        copies.append(Copy(target, source, _storage(ctx, job, source)))
+        env[PRETRAINED_VARIABLE] = str(target / checkpoint)
+    return Plan(env, copies)
+
+
+def _pretrained(ctx: Context, job: Mapping[str, Any]) -> tuple[Source, str] | None:
+    """The published model a fresh train job starts from: its folder in the workspace
+    it was published to, and the checkpoint's name in it."""
+    if job.get("action") not in PRETRAINED_ACTIONS:
+        return None
+    try:
+        entry = ctx.store.catalog.for_job(job)
+    except NoWorkload as e:
+        raise SubmitRejected(str(e)) from e
+    weights = entry.pretrained
+    if not weights:
+        return None
+    source = Source(
+        "pretrained",
+        "base_experiment_ids",
+        "object",
+        str(weights["location"]),
+        workspace=str(weights["workspace"]),
+    )
+    return source, str(weights["checkpoint"])
 
 
 def copy(ctx: Context, job_id: str, copies: list[Copy], lease: Renewable) -> None:

@@ -32,6 +32,7 @@ ENV_RESULTS_DIR = "JY_RESULTS_DIR"
 ENV_STATUS_FILE = "JY_STATUS_FILE"
 ENV_PARENT_RESULTS_DIR = "JY_PARENT_RESULTS_DIR"
 ENV_PARENT_CHECKPOINT = "JY_PARENT_CHECKPOINT"
+ENV_PRETRAINED_CHECKPOINT = "JY_PRETRAINED_CHECKPOINT"
 ENV_TRAIN_DATASET_DIRS = "JY_TRAIN_DATASET_DIRS"
 
 
@@ -82,6 +83,8 @@ class Context:
     stop: StopFlag
     # the checkpoint jobyard chose from the parent's files (checkpoint_choose_method)
     parent_checkpoint: Path | None = None
+    # a published model's checkpoint a fresh train job starts from (transfer learning)
+    pretrained_checkpoint: Path | None = None
     train_dataset_dirs: tuple[Path, ...] = ()
 
     def check_stop(self) -> None:
@@ -101,13 +104,13 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _parent_checkpoint(env: Mapping[str, str]) -> Path | None:
-    value = env.get(ENV_PARENT_CHECKPOINT, "")
+def _absolute(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name, "")
     if not value:
         return None
     path = Path(value)
     if not path.is_absolute():
-        raise UsageError(f"{ENV_PARENT_CHECKPOINT}={value!r} is not an absolute path")
+        raise UsageError(f"{name}={value!r} is not an absolute path")
     return path
 
 
@@ -141,6 +144,7 @@ def context_from_env(env: Mapping[str, str], status: StatusWriter, stop: StopFla
         parent_results_dir=Path(parent) if parent else None,
         status=status,
         stop=stop,
-        parent_checkpoint=_parent_checkpoint(env),
+        parent_checkpoint=_absolute(env, ENV_PARENT_CHECKPOINT),
+        pretrained_checkpoint=_absolute(env, ENV_PRETRAINED_CHECKPOINT),
         train_dataset_dirs=tuple(Path(d) for d in datasets if d),
     )

@@ -73,7 +73,7 @@ class Trainer:
         if not latest.is_file() and self.ctx.parent_checkpoint is not None:
             latest, source = self.ctx.parent_checkpoint, "parent"
         if not latest.is_file():
-            return MLP.init(data.N_FEATURES, self.hidden_size, len(data.CLASSES), self.seed)
+            return self._pretrained_or_fresh()
         model, meta = MLP.load(latest)
         if model.hidden_size != self.hidden_size:
             raise ValueError(
@@ -99,6 +99,30 @@ class Trainer:
         self.ctx.log(f"{message} ({latest.name}, run {self.ctx.run})")
         self.ctx.status.status("RUNNING", message, resumed_from_epoch=k, max_epoch=self.num_epochs)
         return model
+
+    def _pretrained_or_fresh(self) -> MLP:
+        """A published model's weights (``JY_PRETRAINED_CHECKPOINT``) with fresh momentum
+        and epochs counted from 0: transfer learning, not a resume. Else a fresh model."""
+        path = self.ctx.pretrained_checkpoint
+        if path is None:
+            return MLP.init(data.N_FEATURES, self.hidden_size, len(data.CLASSES), self.seed)
+        if not path.is_file():
+            raise ValueError(f"the pretrained checkpoint {path} does not exist")
+        model, meta = MLP.load(path)
+        if model.hidden_size != self.hidden_size:
+            raise ValueError(
+                f"cannot start from {path.name}: the pretrained model has hidden_size "
+                f"{model.hidden_size} but the spec asks for {self.hidden_size}"
+            )
+        if model.n_features != data.N_FEATURES or model.n_classes != len(data.CLASSES):
+            raise ValueError(f"cannot start from {path.name}: it is not a digits model")
+        message = (
+            f"starting from the pretrained weights of {path.name} (trained "
+            f"{meta.get('epoch', '?')} epochs by job {meta.get('job_id', '?')})"
+        )
+        self.ctx.log(message)
+        self.ctx.status.status("RUNNING", message, pretrained=str(path))
+        return MLP(model.params, {})
 
     def metadata(self, epoch: int) -> dict[str, Any]:
         """What a checkpoint records besides weights: enough to resume and to describe it."""

@@ -66,6 +66,24 @@ def test_a_job_submitted_watched_to_done_and_downloaded(jy, tmp_path):
     assert any(n.endswith("model_best.npz") for n in names), names
 
 
+def test_a_model_published_listed_trained_from_and_removed(jy):
+    ws = jy.workspaces.create({"name": "registry", "cloud_type": "local"})["id"]
+    job = jy.jobs.submit({**TRAIN, "name": "sdk-publish", "workspace": ws}, over_defaults=True)
+    job.wait(timeout=120, poll=0.2)
+    model = job.publish(display_name="SDK digits", team="cv")
+    assert (model["name"], model["version"], model["state"]) == ("sdk-digits", 1, "published")
+    assert [m["id"] for m in jy.models.list(team="cv")] == [model["id"]]
+    assert jy.models.get(model["id"])["sha256"] == model["sha256"]
+    with pytest.raises(errors.Conflict):
+        job.publish(display_name="SDK digits", team="cv")
+    from_model = {k: v for k, v in TRAIN.items() if k != "network_arch"}
+    warm = jy.jobs.submit({**from_model, "base_experiment_ids": [model["id"]]}, over_defaults=True)
+    warm.wait(timeout=120, poll=0.2)
+    assert warm.status == "Done" and warm.doc["base_experiment_ids"] == [model["id"]]
+    assert [m["version"] for m in job.remove_published_model(team="cv")] == [1]
+    assert list(jy.models.list(team="cv")) == []
+
+
 def test_automl_params_come_from_the_catalog(jy):
     found = jy.jobs.automl_params(network_arch="classification_pyt")
     assert found["metric"] == "val_accuracy" and "val_loss" in found["metrics"]
@@ -244,6 +262,17 @@ def test_the_cli_logs_in_submits_watches_lists_and_downloads(up, tmp_path):
     assert code == 0 and (tmp_path / "r.tgz").stat().st_size > 0, screen
     code, screen = _terminal([*cli, "jobs", "logs", job_id], env)
     assert code == 0 and screen.strip(), screen
+    with Client(up.base_url, up.api_key or "", "demo") as jy:
+        ws = jy.workspaces.create({"name": "cli-registry", "cloud_type": "local"})["id"]
+    publish = ["jobs", "publish", job_id, "--name", "CLI digits", "--team", "cli"]
+    code, screen = _terminal([*cli, *publish, "--workspace", ws], env)
+    assert code == 0 and "cli-digits" in screen and "published" in screen, screen
+    code, screen = _terminal([*cli, "models", "list"], env)
+    assert code == 0 and "cli-digits" in screen, screen
+    code, screen = _terminal([*cli, *publish, "--workspace", ws], env)
+    assert code == 1 and "error 409" in screen and "version 1" in screen, screen
+    code, screen = _terminal([*cli, "jobs", "unpublish", job_id, "--team", "cli"], env)
+    assert code == 0 and "removed" in screen, screen
     code, screen = _terminal(
         [*cli, "jobs", "automl-params", "--network-arch", "classification_pyt"], env
     )
