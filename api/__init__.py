@@ -18,6 +18,7 @@ from jobyard.api import (
     errors,
     fleet,
     health,
+    inference,
     job_files,
     jobs,
     models,
@@ -52,6 +53,7 @@ BLUEPRINTS = (
     quotas.blp,
     automl.blp,
     models.blp,
+    inference.blp,
 )
 
 

@@ -109,6 +109,16 @@ class RunStatus:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """A model server's place: what it binds (``JY_SERVE_HOST``/``JY_SERVE_PORT``, the
+    ``{host}``/``{port}`` placeholders) and the base URL the API forwards requests to."""
+
+    bind_host: str
+    port: int
+    url: str
+
+
+@dataclass(frozen=True)
 class Offsets:
     status: int = 0
     log: int = 0
@@ -205,6 +215,11 @@ class Backend(ABC):
         datasets from object storage are copied before submit; None when there is none
         (the run's machines are elsewhere: give them datasets by a path they see)."""
         return None
+
+    def serving_endpoint(self, spec: RunSpec) -> Endpoint:
+        """Where a model server run (an inference microservice) will listen, chosen before
+        it starts, and the address jobyard's API reaches it at."""
+        raise UnsupportedOperation(f"backend {self.name} cannot serve models yet")
 
     def delete_results(self, files: Sequence[tuple[Handle, str]]) -> int:
         """Remove result files (a run's handle, a path inside its results) in one go, however

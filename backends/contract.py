@@ -127,27 +127,31 @@ def environment(
 def _user(name: str) -> bool:
     """The job's variables may not pose as the contract's (dataset directories excepted:
     jobyard itself sets those in ``RunSpec.env``)."""
-    return not name.startswith(CONTRACT_PREFIX) or name in DATASET_VARIABLES
+    return not name.startswith(CONTRACT_PREFIX) or name in ENGINE_VARIABLES
 
 
-# the variables staging sets (schemas/staging.py): JY_*_DATASET_DIR(S), and where a
-# published model's checkpoint is
-DATASET_VARIABLES = frozenset(
+# the variables the engine sets in ``RunSpec.env``: staging's (schemas/staging.py)
+# JY_*_DATASET_DIR(S) and where a published model's checkpoint is; a model server's place
+ENGINE_VARIABLES = frozenset(
     {
         "JY_TRAIN_DATASET_DIRS",
         "JY_EVAL_DATASET_DIR",
         "JY_INFERENCE_DATASET_DIR",
         "JY_CALIBRATION_DATASET_DIR",
         "JY_PRETRAINED_CHECKPOINT",
+        "JY_SERVE_HOST",
+        "JY_SERVE_PORT",
     }
 )
 # placeholder -> the variable its value comes from
-_DATASET_PLACEHOLDERS = {
+_ENV_PLACEHOLDERS = {
     "train_dataset_dirs": "JY_TRAIN_DATASET_DIRS",
     "eval_dataset_dir": "JY_EVAL_DATASET_DIR",
     "inference_dataset_dir": "JY_INFERENCE_DATASET_DIR",
     "calibration_dataset_dir": "JY_CALIBRATION_DATASET_DIR",
     "pretrained_checkpoint": "JY_PRETRAINED_CHECKPOINT",
+    "host": "JY_SERVE_HOST",
+    "port": "JY_SERVE_PORT",
 }
 
 
@@ -177,7 +181,7 @@ def values(spec: RunSpec, paths: RunPaths, python: str) -> dict[str, str]:
         found["parent_results_dir"] = paths.parent_results_dir
         if spec.parent_checkpoint:
             found["parent_checkpoint"] = parent_checkpoint(spec, paths)
-    for name, variable in _DATASET_PLACEHOLDERS.items():
+    for name, variable in _ENV_PLACEHOLDERS.items():
         if spec.env.get(variable):
             found[name] = str(spec.env[variable])
     if "train_dataset_dirs" in found:

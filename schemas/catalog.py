@@ -27,7 +27,7 @@ from marshmallow import fields, validate
 
 from jobyard.schemas import templates
 from jobyard.schemas.common import StrictSchema
-from jobyard.schemas.job import ACTIONS
+from jobyard.schemas.job import ACTIONS, SERVE_ACTION
 from jobyard.schemas.protocols import PARSERS
 
 _NAMESPACE = uuid.UUID("6f1c1d0e-4a53-4bd4-9a3e-6a6f62796172")
@@ -110,6 +110,9 @@ class ActionSchema(StrictSchema):
     produces_data = fields.Boolean(load_default=False)
     output_dir = fields.String(load_default=".", validate=validate.Length(1, 1024))
     description = fields.String(validate=validate.Length(max=1000))
+    # serve: what answers 200 once the model is loaded, and where requests go
+    health_path = fields.String(load_default="/health", validate=validate.Regexp(r"/[^\s?#]*"))
+    inference_path = fields.String(load_default="/v1/infer", validate=validate.Regexp(r"/[^\s?#]*"))
 
 
 class EntrySchema(StrictSchema):
@@ -183,8 +186,11 @@ def entry_problems(data: Any) -> tuple[dict[str, Any], list[str]]:
         problems.append("actions: give at least one action")
     for action, raw in entry["actions"].items():
         where = f"actions.{action}"
-        if action not in ACTIONS:
-            problems.append(f"{where}: unknown action (jobs can ask for: {', '.join(ACTIONS)})")
+        if action not in ACTIONS and action != SERVE_ACTION:
+            problems.append(
+                f"{where}: unknown action (jobs can ask for: {', '.join(ACTIONS)}; "
+                f"{SERVE_ACTION}: the model server of inference microservices)"
+            )
             continue
         if not isinstance(raw, Mapping) and raw is not None:
             problems.append(f"{where}: must be an object")
@@ -272,6 +278,8 @@ class Action:
     parents: tuple[str, ...]
     produces_data: bool = False
     output_dir: str = "."
+    health_path: str = "/health"
+    inference_path: str = "/v1/infer"
 
 
 @dataclass(frozen=True)
@@ -378,6 +386,8 @@ class BaseExperiment:
                 parents=tuple(spec.get("parents") or ()),
                 produces_data=bool(spec.get("produces_data")),
                 output_dir=str(spec.get("output_dir") or "."),
+                health_path=str(spec.get("health_path") or "/health"),
+                inference_path=str(spec.get("inference_path") or "/v1/infer"),
             )
             for name, spec in data["actions"].items()
         }

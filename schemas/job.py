@@ -63,6 +63,7 @@ class StopReason(enum.StrEnum):
     CANCEL = "cancel"
     TIMEOUT = "timeout"
     PAUSE = "pause"
+    UNHEALTHY = "unhealthy"  # a model server whose health check never answered
 
 
 class StopKind(enum.StrEnum):
@@ -132,6 +133,8 @@ ACTIONS = (
     "validate_annotations",
     "annotation_format_convert",
 )
+# An inference microservice's run (api/inference.py): a catalog action, never a job body's.
+SERVE_ACTION = "serve"
 NETWORK_ARCHS = (
     "character_recognition",
     "bevfusion",

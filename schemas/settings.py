@@ -191,6 +191,9 @@ class Settings:
     ssh_timeout_seconds: float = _setting(
         30.0, _parse_float(1), "Connect and I/O timeout of every SSH call to a login node."
     )
+    inference_timeout_seconds: float = _setting(
+        30.0, _parse_float(0.1), "How long the API waits for a model server's answer."
+    )
     fetch_allow_hosts: tuple[str, ...] = _setting(
         (),
         _parse_names,

@@ -30,6 +30,8 @@ PLACEHOLDERS: dict[str, str] = {
     "eval_dataset_dir": "the evaluation dataset directory",
     "inference_dataset_dir": "the inference dataset directory",
     "calibration_dataset_dir": "the calibration dataset directory",
+    "port": "serve: the port the model server listens on",
+    "host": "serve: the address the model server binds",
     "num_gpus": "GPUs the job asked for",
     "gpu_type": "the GPU type the job asked for",
 }

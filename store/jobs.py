@@ -17,7 +17,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from jobyard.schemas.events import SERIES_LIMIT, Summary, graphical
-from jobyard.schemas.job import ACTIVE_STATES, JobState, Request, sources
+from jobyard.schemas.job import ACTIVE_STATES, SERVE_ACTION, JobState, Request, sources
 from jobyard.store.cas import compare_and_set
 from jobyard.store.crypto import Cipher
 from jobyard.store.errors import Conflict, Duplicate, NotFound
@@ -124,6 +124,19 @@ class Jobs:
         return count(self._coll, page.query({"org": org}))
 
     def delete(self, org: str, job_id: str) -> Doc:
+        """Refused while the job runs, and while a model server serves its model."""
+        serving = [
+            d["_id"]
+            for d in self._coll.find(
+                {"org": org, "parent_job_id": job_id, "action": SERVE_ACTION, **ACTIVE_ONLY},
+                {"_id": 1},
+            ).limit(5)
+        ]
+        if serving:
+            raise Conflict(
+                f"job {job_id} is the model of running inference microservices "
+                f"({', '.join(serving)}); stop them before deleting it"
+            )
         doc = self._coll.find_one_and_delete(
             {"_id": job_id, "org": org, "status": {"$nin": ACTIVE}}
         )
@@ -212,12 +225,18 @@ class Jobs:
         note = {"$set": {"job_details.detailed_status.message": message}}
         self._coll.update_many({"_id": {"$in": job_ids}}, note)
 
-    def resubmit(self, job_id: str, status: str, run: int, message: str) -> bool:
-        """Engine-side resume after the node under run ``run`` failed; False if the job
-        moved on meanwhile (canceled, paused, already resubmitted)."""
+    def resubmit(
+        self, job_id: str, status: str, run: int, message: str, counter: str = "node_failures"
+    ) -> bool:
+        """Engine-side resume after the node under run ``run`` failed (or a model server
+        died: ``counter`` is then ``serving.restarts``); False if the job moved on
+        meanwhile (canceled, paused, already resubmitted)."""
+        changes = next_run(run, message)
+        if counter != "node_failures":
+            changes.update({"serving.ready_since": None, "serving.url": None})
         result = self._coll.update_one(
             {"_id": job_id, "status": status, "run": run},
-            {"$set": next_run(run, message), "$inc": {"node_failures": 1}},
+            {"$set": changes, "$inc": {counter: 1}},
         )
         return result.modified_count == 1
 
@@ -291,7 +310,13 @@ class Jobs:
         return result.modified_count == 1
 
     def set_handle(
-        self, job_id: str, run: int, handle: Doc, message: str, running_since: float | None = None
+        self,
+        job_id: str,
+        run: int,
+        handle: Doc,
+        message: str,
+        running_since: float | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> bool:
         """Record the submitted run whatever the job's state: a cancel that raced the
         submit must still find the run to stop. With ``running_since`` (the backend saw it
@@ -304,6 +329,7 @@ class Jobs:
             "dispatch_attempts": 0,
             "last_modified": utcnow(),
             "job_details.detailed_status.message": message,
+            **(extra or {}),
         }
         query: Doc = {"_id": job_id, "run": run, "submitted": False}
         if running_since is not None:
@@ -348,6 +374,39 @@ class Jobs:
         query = {**ACTIVE_ONLY, "backend": backend, "submitted": {"$eq": True}}
         found = self._coll.find(query, {"specs": 0, "series": 0, "automl_rows": 0})
         return [d for d in found if d.get("handle")]  # a search has no run: its trials do
+
+    def starting_servers(self, backend: str, action: str) -> list[Doc]:
+        """Model servers of this backend that run but have not answered their health
+        check yet (``workers.serving``)."""
+        query = {
+            **ACTIVE_ONLY,
+            "backend": backend,
+            "action": action,
+            "status": JobState.RUNNING.value,
+        }
+        found = self._coll.find(query, {"_id": 1, "run": 1, "serving": 1})
+        return [d for d in found if not (d.get("serving") or {}).get("ready_since")]
+
+    def mark_ready(self, job_id: str, run: int, message: str) -> bool:
+        result = self._coll.update_one(
+            {"_id": job_id, "run": run, "status": JobState.RUNNING.value},
+            {
+                "$set": {
+                    "serving.ready_since": utcnow(),
+                    "serving.last_error": None,
+                    "job_details.detailed_status.message": message,
+                    "last_modified": utcnow(),
+                }
+            },
+        )
+        return result.modified_count == 1
+
+    def served(self, job_id: str, error: str | None = None) -> None:
+        """One request forwarded to a model server (and what went wrong, if it did)."""
+        changes: Doc = {"serving.last_request": utcnow()}
+        if error is not None:
+            changes["serving.last_error"] = error
+        self._coll.update_one({"_id": job_id}, {"$set": changes, "$inc": {"serving.requests": 1}})
 
     def searches(self, backend: str) -> list[Doc]:
         """The AutoML searches of this backend under way (``workers.automl``)."""

@@ -28,12 +28,22 @@ from jobyard.backends.errors import (
 )
 from jobyard.backends.registry import queue_for
 from jobyard.schemas.catalog import NoWorkload
-from jobyard.schemas.job import JobState, StopKind
+from jobyard.schemas.job import SERVE_ACTION, JobState, StopKind
 from jobyard.store.datasets import output_dataset_id
 from jobyard.store.errors import StaleState
 from jobyard.store.jobs import TickWrite, job_secrets
 from jobyard.store.timeutil import utcnow
-from jobyard.workers import admission, automl, enqueue, fleet, locks, staging, telemetry, transfers
+from jobyard.workers import (
+    admission,
+    automl,
+    enqueue,
+    fleet,
+    locks,
+    serving,
+    staging,
+    telemetry,
+    transfers,
+)
 from jobyard.workers.context import Context
 from jobyard.workers.decide import Decision, decide
 from jobyard.workers.ingest import Ingested, ingest
@@ -89,6 +99,9 @@ def _dispatch_claimed(ctx: Context, job: Mapping[str, Any]) -> str:
             return "requeued"
         if datasets.env:
             spec = dataclasses.replace(spec, env={**spec.env, **datasets.env})
+        served: dict[str, Any] = {}
+        if job["action"] == SERVE_ACTION:
+            spec, served = serving.placed(backend, spec)
         handle = backend.submit(spec)
     except BackendUnavailable:
         telemetry.BACKEND_ERRORS.labels(job["backend"], "submit").inc()
@@ -108,7 +121,7 @@ def _dispatch_claimed(ctx: Context, job: Mapping[str, Any]) -> str:
     since = (status.started_at or utcnow()) if running and status is not None else None
     message = f"submitted as {spec.name}"
     recorded = ctx.store.jobs.set_handle(
-        job_id, spec.run, handle.to_doc(), message, running_since=since
+        job_id, spec.run, handle.to_doc(), message, running_since=since, extra=served
     )
     if running and recorded and spec.run == 1:
         telemetry.SUBMIT_TO_RUNNING.labels(job["backend"]).observe(utcnow() - job["created_on"])
@@ -242,8 +255,9 @@ def _reconcile_lease(ctx: Context) -> float:
 
 
 def _reconcile(ctx: Context, backend_name: str) -> int:
-    # the runs first, so the searches' controller sees their trials as they are now
-    return _reconcile_runs(ctx, backend_name) + automl.step(ctx, backend_name)
+    # the runs first, then what steps on them: searches' trials, servers' health checks
+    looked = _reconcile_runs(ctx, backend_name)
+    return looked + automl.step(ctx, backend_name) + serving.step(ctx, backend_name)
 
 
 def _reconcile_runs(ctx: Context, backend_name: str) -> int:
@@ -391,7 +405,9 @@ def _apply(
         outcome.record(job, handle, changes)  # written with this tick's output, after it
         logger.info("job %s: %s stop sent (%s)", job_id, decision.stop.value, decision.message)
     if decision.resubmit:
-        if ctx.store.jobs.resubmit(job_id, job["status"], job["run"], decision.message):
+        if ctx.store.jobs.resubmit(
+            job_id, job["status"], job["run"], decision.message, decision.counter
+        ):
             logger.warning("job %s: %s", job_id, decision.message)
             ctx.backend(job["backend"]).cleanup(handle)
             enqueue.dispatch(ctx.celery, ctx.redis, job)

@@ -120,6 +120,14 @@ def reference_entry() -> dict[str, Any]:
             "evaluate": _action("evaluate", parents=list(MODEL_PARENTS)),
             "export": _action("export", parents=list(MODEL_PARENTS)),
             "inference": _action("inference", parents=list(MODEL_PARENTS)),
+            # an inference microservice: the model server (workloads/server.py)
+            "serve": _action(
+                "serve",
+                command=[*COMMAND[:2], "jobyard.workloads.server"],
+                parents=list(MODEL_PARENTS),
+                health_path="/health",
+                inference_path="/v1/infer",
+            ),
         },
         "hyperparameters": _hyperparameters(),
     }

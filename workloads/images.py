@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -62,7 +62,7 @@ def _grayscale(image: ModuleType, img: Any) -> Any:
     return img.convert("L")
 
 
-def load(image: ModuleType, path: Path, invert: bool | str) -> tuple[IntArray, bool]:
+def load(image: ModuleType, path: Path | IO[bytes], invert: bool | str) -> tuple[IntArray, bool]:
     """(the 64 pixels 0..16, whether the image was inverted); ``invert`` may be ``"auto"``."""
     try:
         with image.open(path) as img:

@@ -196,6 +196,8 @@ _SCHEMAS: dict[str, Schema] = {
         },
         "Check a dataset: row and per-class counts, malformed rows, empty classes, duplicates.",
     ),
+    # the model server (jobyard.workloads.server) takes no spec: the request carries it all
+    "serve": _object({}, "Serve the parent train job's model over HTTP."),
 }
 
 

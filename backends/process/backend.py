@@ -14,6 +14,7 @@ import fcntl
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,6 +29,7 @@ from jobyard.backends.base import (
     Accelerator,
     Backend,
     Capability,
+    Endpoint,
     Handle,
     Offsets,
     Output,
@@ -174,6 +176,14 @@ class ProcessBackend(Backend):
             }
         except OSError as e:
             raise BackendUnavailable(f"cannot read run output: {e}") from e
+
+    def serving_endpoint(self, spec: RunSpec) -> Endpoint:
+        """A free loopback port of this machine: the API reaches the server there (the
+        embedded default runs the API, the worker and the runs on one machine)."""
+        with socket.socket() as probe:  # the kernel's pick; the server binds it moments later
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        return Endpoint("127.0.0.1", port, f"http://127.0.0.1:{port}")
 
     def staging_dir(self, spec: RunSpec) -> str | None:
         """Per job, not per run: a resumed run reuses what the first one staged."""

@@ -32,7 +32,8 @@ from tests.slurm.cluster import SLURM, job_field, slurm_command, squeue_state, w
 ABRUPT_PAUSE = "abrupt pause"
 PENDING = "pending reason"
 BAD_CREDENTIALS = "bad credentials"
-OPTIONAL = frozenset({ABRUPT_PAUSE, PENDING, BAD_CREDENTIALS})
+SERVING = "serving"  # runs inference microservices (issue 15: the process backend so far)
+OPTIONAL = frozenset({ABRUPT_PAUSE, PENDING, BAD_CREDENTIALS, SERVING})
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class Target:
 
 class ProcessTarget(Target):
     name = "process"
-    scenarios = frozenset({ABRUPT_PAUSE})
+    scenarios = frozenset({ABRUPT_PAUSE, SERVING})
     timeout_slack = 4.0  # a local process group: SIGTERM lands at once
 
     @property

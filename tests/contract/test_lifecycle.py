@@ -15,10 +15,11 @@ from datetime import datetime
 
 import pytest
 
-from tests.contract.targets import ABRUPT_PAUSE, BAD_CREDENTIALS, PENDING
-from tests.helpers import wait_for
+from tests.contract.targets import ABRUPT_PAUSE, BAD_CREDENTIALS, PENDING, SERVING
+from tests.helpers import assert_error, wait_for
 from tests.integration.test_engine import status_of, until_status
 from tests.integration.test_job_control import epoch_events, wait_epoch
+from tests.integration.test_serving import data_uri, digits
 
 pytestmark = pytest.mark.integration
 
@@ -237,3 +238,55 @@ def test_a_model_is_published_from_the_backends_results(target, session, worker)
     assert published.json["size"] == len(data)
     removed = s.call("POST", f"jobs/{job_id}:remove_published_model", json={})
     assert removed.status_code == 200, removed.json
+
+
+def test_an_inference_microservice_serves_the_trained_model_and_stops(target, session, worker):
+    """start, Ready, a digit of the packaged set answered right, stop, and the server is
+    gone; a backend that cannot serve yet says so in the service's error."""
+    s = session
+    worker(**target.worker_env())
+    parent = target.train(s, epochs=4)
+    until_status(s, parent, "Done", timeout=60)
+    body = {"parent_job_id": parent, "checkpoint_choose_method": "best_model"}
+    started = s.call("POST", "inference_microservices:start", json=body)
+    if not target.lists_results:  # Lepton: no checkpoint to choose from out here
+        assert started.status_code == 400, started.json
+        assert "cannot choose a checkpoint" in started.json["error_desc"]
+        return
+    assert started.status_code == 201, started.json
+    service = started.json["id"]
+    if SERVING not in target.scenarios:
+        failed = wait_for(lambda: _service_ended(s, service), 60, "the service's error")
+        assert failed["status"] == "Error" and "cannot serve models yet" in failed["message"]
+        return
+    wait_for(lambda: _service(s, service)["status"] == "Ready", 60, "Ready")
+    val_split = s.call("GET", f"jobs/{parent}").json["specs"]["dataset"]["val_split"]
+    samples = digits(10, val_split)
+    answer = s.call(
+        "POST",
+        f"inference_microservices/{service}:inference",
+        json={"input": [data_uri(raw) for raw, _ in samples]},
+    )
+    assert answer.status_code == 200, answer.json
+    predicted = [p["label"] for p in answer.json["predictions"]]
+    assert sum(p == label for p, (_, label) in zip(predicted, samples, strict=True)) >= 8
+    stopped = s.call("POST", f"inference_microservices/{service}:stop")
+    assert stopped.status_code == 200, stopped.json
+    wait_for(lambda: _service(s, service)["status"] == "Stopped", 60, "Stopped")
+    assert_error(
+        s.call(
+            "POST",
+            f"inference_microservices/{service}:inference",
+            json={"input": [data_uri(samples[0][0])]},
+        ),
+        409,
+    )
+
+
+def _service(s, service_id):
+    return s.call("GET", f"inference_microservices/{service_id}:status").json
+
+
+def _service_ended(s, service_id):
+    found = _service(s, service_id)
+    return found if found["status"] in ("Error", "Stopped") else None

@@ -56,7 +56,7 @@ def test_the_catalog_accepts_each_entry_as_it_is(entry):
 @pytest.mark.parametrize("entry", ENTRIES, ids=_ids)
 def test_actions_and_parents_are_known_actions(entry):
     for name, action in entry["actions"].items():
-        assert name in job_wire.ACTIONS
+        assert name in (*job_wire.ACTIONS, job_wire.SERVE_ACTION)
         assert all(p in entry["actions"] for p in action["parents"])
     assert entry["network_arch"] in job_wire.NETWORK_ARCHS
     assert set(entry["dataset_types"]) <= set(dataset_wire.DATASET_TYPES)
@@ -66,7 +66,8 @@ def test_actions_and_parents_are_known_actions(entry):
 
 
 def test_the_action_sets_split_into_experiment_and_dataset_actions():
-    assert tuple(EXPERIMENT["actions"]) == specs.EXPERIMENT_ACTIONS
+    # serve is the model server's (jobyard.workloads.server), not a classifier action
+    assert tuple(EXPERIMENT["actions"]) == (*specs.EXPERIMENT_ACTIONS, "serve")
     assert tuple(DATASET["actions"]) == specs.DATASET_ACTIONS
     assert not set(specs.EXPERIMENT_ACTIONS) & set(specs.DATASET_ACTIONS)
     assert specs.ACTIONS == specs.EXPERIMENT_ACTIONS + specs.DATASET_ACTIONS
@@ -79,6 +80,7 @@ def test_derived_actions_read_a_trained_model():
         "evaluate": ["train"],
         "export": ["train"],
         "inference": ["train"],
+        "serve": ["train"],
     }
     assert all(not action["parents"] for action in DATASET["actions"].values())
 

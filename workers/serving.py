@@ -1,0 +1,73 @@
+"""Model servers (inference microservices) as the engine sees them: runs of a catalog
+entry's ``serve`` action, placed on an endpoint before they start, and ready once their
+health check answers.
+
+Everything else a server needs is the engine's as for any run: dispatch, quotas, a poll
+per backend per pass, stop and cleanup. ``workers.decide`` restarts one that dies after it
+was ready (at most ``serving.max_restarts`` times), ends one that never becomes ready, and
+stops one nobody called for ``serving.idle_timeout_minutes``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import urllib3
+
+from jobyard.backends.base import Backend, RunSpec
+from jobyard.schemas.job import SERVE_ACTION
+from jobyard.workers.context import Context
+
+logger = logging.getLogger(__name__)
+PROBE_SECONDS = 1.0
+PROBES_AT_ONCE = 16
+_pool = urllib3.PoolManager(num_pools=64, maxsize=1, retries=False)
+
+
+def placed(backend: Backend, spec: RunSpec) -> tuple[RunSpec, dict[str, Any]]:
+    """The run told where to listen (``JY_SERVE_HOST``/``JY_SERVE_PORT``), and the job
+    fields that record where the API reaches it."""
+    endpoint = backend.serving_endpoint(spec)
+    env = {**spec.env, "JY_SERVE_HOST": endpoint.bind_host, "JY_SERVE_PORT": str(endpoint.port)}
+    return dataclasses.replace(spec, env=env), {"serving.url": endpoint.url}
+
+
+def healthy(url: str, path: str) -> bool:
+    try:
+        response = _pool.request(
+            "GET", url.rstrip("/") + path, timeout=PROBE_SECONDS, preload_content=True
+        )
+    except urllib3.exceptions.HTTPError:
+        return False
+    return bool(response.status == 200)
+
+
+def step(ctx: Context, backend_name: str) -> int:
+    """Probe each running server of the backend that is not ready yet; mark the ones that
+    answer. The probes run side by side: one slow server does not hold up the others."""
+    starting = [j for j in ctx.store.jobs.starting_servers(backend_name, SERVE_ACTION) if _url(j)]
+    if not starting:
+        return 0
+    with ThreadPoolExecutor(min(PROBES_AT_ONCE, len(starting))) as probes:
+        answers = list(probes.map(_probe, starting))
+    for job, ready in zip(starting, answers, strict=True):
+        if ready:
+            serving = job["serving"]
+            message = f"ready: serving {serving.get('model')} at {serving['url']}"
+            if ctx.store.jobs.mark_ready(job["_id"], int(job["run"]), message):
+                logger.info("service %s: ready at %s", job["_id"], serving["url"])
+    return len(starting)
+
+
+def _url(job: Mapping[str, Any]) -> str | None:
+    url = (job.get("serving") or {}).get("url")
+    return str(url) if url else None
+
+
+def _probe(job: Mapping[str, Any]) -> bool:
+    serving = job.get("serving") or {}
+    return healthy(str(serving["url"]), str(serving.get("health_path") or "/health"))
