@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import automl, churn, curves, ingest, pools, reads, report, scale, submit
+from bench import automl, churn, curves, ingest, pools, reads, report, scale, serving, submit
 from bench.client import login
 from bench.plan import PLANS, Plan
 from bench.profiles import profile_post, profiler_for
@@ -34,6 +34,7 @@ PHASES = (
     "scale",
     "pools",
     "automl",
+    "serving",
     "churn",
 )
 
@@ -96,6 +97,10 @@ def run(
         phase("automl", lambda: [automl.controller_tick(bench, plan)])  # no worker: alone
         worker = bench.start_worker(beat=True)
         phase("automl", lambda: [automl.search_vs_jobs(bench, api, plan)])
+        bench.stop_child(worker)
+    if "serving" in phases:
+        worker = bench.start_worker(beat=True)
+        phase("serving", lambda: serving.proxy_latency(bench, api, plan))
         bench.stop_child(worker)
     if profiler is not None:
         profile_post(bench, profiler)

@@ -28,6 +28,8 @@ class Plan:
     automl_histories: tuple[int, int] = (100, 1_000)  # ended trials: baseline, measured
     automl_search_trials: int = 16  # a search against the same runs as plain jobs
     automl_search_epochs: int = 5
+    serve_requests: int = 4_000  # inference requests per side (through the API, direct)
+    serve_rounds: int = 4  # the two sides alternate this many times
 
 
 FULL = Plan(
@@ -69,5 +71,7 @@ QUICK = Plan(
     automl_histories=(5, 20),
     automl_search_trials=4,
     automl_search_epochs=2,
+    serve_requests=64,
+    serve_rounds=2,
 )
 PLANS = {p.name: p for p in (FULL, QUICK)}

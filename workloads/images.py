@@ -8,6 +8,7 @@ UCI digits were made: 32x32 bitmaps, ink counted in 4x4 blocks.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
@@ -76,3 +77,14 @@ def load(image: ModuleType, path: Path | IO[bytes], invert: bool | str) -> tuple
     ink = WHITE - small if flip else small
     pixels = np.rint(np.clip(ink, 0.0, WHITE) * PIXEL_MAX / WHITE).astype(np.int64)
     return pixels.reshape(-1), flip
+
+
+def png_of(pixels: npt.ArrayLike, scale: int = 4) -> bytes:
+    """A digit row (64 pixels, 0..16) as a PNG a person would send a model server: light
+    ink on dark, each pixel ``scale`` x ``scale``; ``load`` reads it back to the same row."""
+    image = pillow(Path("<png>"))
+    cells = np.asarray(pixels, dtype=np.float64).reshape(IMAGE_SHAPE)
+    gray = np.kron(np.rint(cells * WHITE / PIXEL_MAX), np.ones((scale, scale))).astype(np.uint8)
+    out = io.BytesIO()
+    image.fromarray(gray, mode="L").save(out, format="PNG")
+    return out.getvalue()

@@ -6,30 +6,17 @@ failed when it cannot serve."""
 from __future__ import annotations
 
 import base64
-import io
 import os
 import signal
 import socket
 
-import numpy as np
 import pytest
 
-from jobyard.workloads import data
+from jobyard.workloads import data, images
 from tests.helpers import assert_error, wait_for
 from tests.integration.test_engine import train, until_status
 
 pytestmark = pytest.mark.integration
-PIL = pytest.importorskip("PIL.Image")
-
-
-def png(pixels):
-    """A digit of the packaged set (pixels 0..16) as a person would send it: a 32x32 PNG,
-    light ink on dark (each of the 8x8 cells 4x4 pixels)."""
-    cells = np.asarray(pixels, dtype=np.float64).reshape(data.IMAGE_SHAPE)
-    gray = np.kron(np.rint(cells * 255 / data.PIXEL_MAX), np.ones((4, 4))).astype(np.uint8)
-    out = io.BytesIO()
-    PIL.fromarray(gray, mode="L").save(out, format="PNG")
-    return out.getvalue()
 
 
 def data_uri(raw):
@@ -40,7 +27,7 @@ def digits(count, val_split):
     """Validation digits of the split the model was trained beside (never trained on)."""
     pixels, labels = data.load_digits()  # scaled to [0, 1]
     _, val = data.split_indices(labels, val_split)
-    return [(png(pixels[i] * data.PIXEL_MAX), int(labels[i])) for i in val[:count]]
+    return [(images.png_of(pixels[i] * data.PIXEL_MAX), int(labels[i])) for i in val[:count]]
 
 
 def workspace(s, name="serving"):
