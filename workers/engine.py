@@ -99,10 +99,11 @@ def _dispatch_claimed(ctx: Context, job: Mapping[str, Any]) -> str:
             return "requeued"
         if datasets.env:
             spec = dataclasses.replace(spec, env={**spec.env, **datasets.env})
-        served: dict[str, Any] = {}
+        endpoint = None
         if job["action"] == SERVE_ACTION:
-            spec, served = serving.placed(backend, spec)
+            spec, endpoint = serving.placed(backend, spec)
         handle = backend.submit(spec)
+        served = serving.recorded(endpoint, handle)
     except BackendUnavailable:
         telemetry.BACKEND_ERRORS.labels(job["backend"], "submit").inc()
         ctx.store.jobs.release_claim(job_id)

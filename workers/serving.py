@@ -18,7 +18,7 @@ from typing import Any
 
 import urllib3
 
-from jobyard.backends.base import Backend, RunSpec
+from jobyard.backends.base import Backend, Endpoint, Handle, RunSpec
 from jobyard.schemas.job import SERVE_ACTION
 from jobyard.workers.context import Context
 
@@ -28,12 +28,19 @@ PROBES_AT_ONCE = 16
 _pool = urllib3.PoolManager(num_pools=64, maxsize=1, retries=False)
 
 
-def placed(backend: Backend, spec: RunSpec) -> tuple[RunSpec, dict[str, Any]]:
-    """The run told where to listen (``JY_SERVE_HOST``/``JY_SERVE_PORT``), and the job
-    fields that record where the API reaches it."""
+def placed(backend: Backend, spec: RunSpec) -> tuple[RunSpec, Endpoint]:
+    """The run told where to listen (``JY_SERVE_HOST``/``JY_SERVE_PORT``)."""
     endpoint = backend.serving_endpoint(spec)
     env = {**spec.env, "JY_SERVE_HOST": endpoint.bind_host, "JY_SERVE_PORT": str(endpoint.port)}
-    return dataclasses.replace(spec, env=env), {"serving.url": endpoint.url}
+    return dataclasses.replace(spec, env=env), endpoint
+
+
+def recorded(endpoint: Endpoint | None, handle: Handle) -> dict[str, Any]:
+    """The job fields that say where the API reaches the server: the backend's address
+    once the run exists (a Kubernetes Service's), else the endpoint's."""
+    if endpoint is None:
+        return {}
+    return {"serving.url": str(handle.data.get("serving_url") or endpoint.url)}
 
 
 def healthy(url: str, path: str) -> bool:

@@ -12,6 +12,7 @@ only save a list call, and a worker that never polled lists the pods itself.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from jobyard.backends.base import (
     Accelerator,
     Backend,
     Capability,
+    Endpoint,
     Handle,
     Offsets,
     Output,
@@ -39,9 +41,11 @@ from jobyard.backends.output import output_chunk, read_chunk
 from jobyard.backends.process import layout
 from jobyard.backends.process.files import write_run_files
 from jobyard.backends.results import delete_local, list_local, open_local, results_root
+from jobyard.schemas.job import SERVE_ACTION
 from jobyard.schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
+SERVER = "server"  # a handle's kind: a model server's Deployment and Service
 
 
 @dataclass(frozen=True)
@@ -83,9 +87,14 @@ class KubernetesBackend(Backend):
     # -- submit ----------------------------------------------------------------------
 
     def submit(self, spec: RunSpec) -> Handle:
+        if spec.action == SERVE_ACTION:
+            return self._submit_server(spec)
         body = manifest.render_job_manifest(spec, self.kube)
         run_dir, results_dir = self._write_specs(spec)
         self._create(spec, body)
+        return self._handle(spec, run_dir, results_dir)
+
+    def _handle(self, spec: RunSpec, run_dir: Path, results_dir: Path, **extra: Any) -> Handle:
         return Handle(
             self.name,
             spec.name,
@@ -96,7 +105,44 @@ class KubernetesBackend(Backend):
                 "run_dir": str(run_dir),
                 "results_dir": str(results_dir),
                 "pod_results_dir": manifest.pod_results_dir(self.kube, spec.job_id),
+                **extra,
             },
+        )
+
+    # -- model servers ---------------------------------------------------------------
+
+    def serving_endpoint(self, spec: RunSpec) -> Endpoint:
+        """A port picked here (any port is free inside a pod; the test double runs pods
+        on one machine); the address is the Service's, known once it exists."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        return Endpoint("0.0.0.0", port, "")  # noqa: S104  (the pod's own network)
+
+    def _submit_server(self, spec: RunSpec) -> Handle:
+        port = int(spec.env.get("JY_SERVE_PORT") or 0)
+        if not port:
+            raise SubmitRejected(f"run {spec.name}: a model server needs JY_SERVE_PORT")
+        deployment, service = manifest.render_server_manifests(spec, self.kube, port)
+        run_dir, results_dir = self._write_specs(spec)
+        with client.wrapped(f"create Deployment and Service {spec.name}"):
+            for create, read, body in (
+                (self.api.create_deployment, self.api.read_deployment, deployment),
+                (self.api.create_service, self.api.read_service, service),
+            ):
+                try:
+                    create(body)
+                except ApiException as e:
+                    if e.status != 409:
+                        raise
+                    self._check_ours(read(spec.name), spec)
+            found = self.api.read_service(spec.name)
+        address = (found.get("spec") or {}).get("clusterIP")
+        if not address or address == "None":
+            raise BackendUnavailable(f"Service {spec.name} has no cluster IP yet")
+        logger.info("job %s: model server %s behind %s:%d", spec.job_id, spec.name, address, port)
+        return self._handle(
+            spec, run_dir, results_dir, kind=SERVER, serving_url=f"http://{address}:{port}"
         )
 
     def run_results_dir(self, handle: Handle) -> str:
@@ -164,14 +210,24 @@ class KubernetesBackend(Backend):
         single = len(handles) == 1
         if single:
             selector = manifest.run_selector(self.kube, handles[0].name)
+        servers = any(h.data.get("kind") == SERVER for h in handles)
+        batch = any(h.data.get("kind") != SERVER for h in handles)
         with client.wrapped("list Jobs and Pods"):
-            jobs = parse.by_run(self.api.list_jobs(selector))
+            jobs = parse.by_run(self.api.list_jobs(selector)) if batch else {}
+            deployments = parse.by_run(self.api.list_deployments(selector)) if servers else {}
             pods = parse.by_run(self.api.list_pods(selector))
         statuses = {}
         for handle in handles:
+            of_run = pods.get(handle.name, [])
+            if handle.data.get("kind") == SERVER:
+                found = deployments.get(handle.name)
+                statuses[handle.name] = parse.server_status(
+                    found[-1] if found else None, of_run, handle.name
+                )
+                continue
             found = jobs.get(handle.name)
             statuses[handle.name] = parse.run_status(
-                found[-1] if found else None, pods.get(handle.name, []), handle.name
+                found[-1] if found else None, of_run, handle.name
             )
         self._remember(pods, statuses, everything=not single)
         return statuses
@@ -244,6 +300,8 @@ class KubernetesBackend(Backend):
         now and delete the Job."""
         grace = self.kube.grace_seconds if graceful else 0
         with client.wrapped(f"stop {handle.name}"):
+            if handle.data.get("kind") == SERVER:
+                self._delete_server(handle.name, grace)  # its pods would be replaced
             self.api.delete_pods(self._run_selector(handle), grace)
             if not graceful:
                 self._delete_job(handle.name)
@@ -252,7 +310,23 @@ class KubernetesBackend(Backend):
     def cleanup(self, handle: Handle) -> None:
         """Delete the Job and its pods; results and status stay on the volume."""
         with client.wrapped(f"clean up {handle.name}"):
+            if handle.data.get("kind") == SERVER:
+                self._delete_server(handle.name, None)
+                return
             self._delete_job(handle.name)
+
+    def _delete_server(self, name: str, grace: int | None) -> None:
+        """The Deployment (its pods go with their grace period) and the Service."""
+        try:
+            self.api.delete_deployment(name, grace)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        try:
+            self.api.delete_service(name)
+        except ApiException as e:
+            if e.status != 404:
+                raise
 
     def _delete_job(self, name: str) -> None:
         try:

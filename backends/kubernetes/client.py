@@ -116,6 +116,7 @@ class Api:
         self.timeout = timeout
         self.batch = k8s.BatchV1Api(api_client)
         self.core = k8s.CoreV1Api(api_client)
+        self.apps = k8s.AppsV1Api(api_client)
 
     def create_job(self, manifest: dict[str, Any]) -> dict[str, Any]:
         job = k8s.V1Job.from_dict(manifest)
@@ -191,6 +192,62 @@ class Api:
             propagation_policy="Background",
             _preload_content=False,
             _request_timeout=self.timeout,
+        )
+
+    # -- model servers: a Deployment and a Service each ----------------------------------
+
+    def create_deployment(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        deployment = k8s.V1Deployment.from_dict(manifest)
+        if deployment is None:
+            raise SubmitRejected("empty Deployment manifest")
+        raw = self.apps.create_namespaced_deployment(
+            self.namespace, deployment, _preload_content=False, _request_timeout=self.timeout
+        )
+        return _json(raw)
+
+    def read_deployment(self, name: str) -> dict[str, Any]:
+        raw = self.apps.read_namespaced_deployment(
+            name, self.namespace, _preload_content=False, _request_timeout=self.timeout
+        )
+        return _json(raw)
+
+    def list_deployments(self, selector: str) -> list[dict[str, Any]]:
+        raw = self.apps.list_namespaced_deployment(
+            self.namespace,
+            label_selector=selector,
+            _preload_content=False,
+            _request_timeout=self.timeout,
+        )
+        return list(_json(raw).get("items") or [])
+
+    def delete_deployment(self, name: str, grace_seconds: int | None = None) -> None:
+        self.apps.delete_namespaced_deployment(
+            name,
+            self.namespace,
+            propagation_policy="Background",
+            grace_period_seconds=grace_seconds,
+            _preload_content=False,
+            _request_timeout=self.timeout,
+        )
+
+    def create_service(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        service = k8s.V1Service.from_dict(manifest)
+        if service is None:
+            raise SubmitRejected("empty Service manifest")
+        raw = self.core.create_namespaced_service(
+            self.namespace, service, _preload_content=False, _request_timeout=self.timeout
+        )
+        return _json(raw)
+
+    def read_service(self, name: str) -> dict[str, Any]:
+        raw = self.core.read_namespaced_service(
+            name, self.namespace, _preload_content=False, _request_timeout=self.timeout
+        )
+        return _json(raw)
+
+    def delete_service(self, name: str) -> None:
+        self.core.delete_namespaced_service(
+            name, self.namespace, _preload_content=False, _request_timeout=self.timeout
         )
 
     def close(self) -> None:

@@ -15,6 +15,10 @@ Choices a reader of the manifest should know about:
   before creating the Job and reads ``status.jsonl`` at byte offsets, exactly as the
   process backend does, and a status file survives the pod, unlike its log.
 - The pod gets no service account token: the workload never talks to the API server.
+- A model server (an inference microservice's run, the ``serve`` action) is an apps/v1
+  Deployment of one replica and a ClusterIP Service in front of it, both named after the
+  run: Kubernetes keeps the pod running, and jobyard replaces the run (its own restart
+  count) when the container has exited once.
 """
 
 from __future__ import annotations
@@ -169,13 +173,55 @@ def _pod_spec(spec: RunSpec, config: KubeConfig) -> dict[str, Any]:
     return pod
 
 
-def render_job_manifest(spec: RunSpec, config: KubeConfig) -> dict[str, Any]:
-    """The Job that runs ``spec``, named ``spec.name`` so a retried submit finds it."""
+def _check_name(spec: RunSpec) -> None:
     if len(spec.name) > 63 or not _DNS_LABEL.fullmatch(spec.name):
         raise SubmitRejected(
             f"run name {spec.name!r} is not a valid Kubernetes name "
             "(at most 63 characters of a-z, 0-9 and '-')"
         )
+
+
+def render_server_manifests(
+    spec: RunSpec, config: KubeConfig, port: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Deployment and the Service of a model server run, both named ``spec.name``."""
+    _check_name(spec)
+    found = labels(spec, config)
+    annotations = {JOB_ID: spec.job_id}
+    chosen = {INSTANCE: config.instance, RUN_NAME: spec.name}
+    pod = _pod_spec(spec, config)
+    pod["restartPolicy"] = "Always"  # the only policy a Deployment allows
+    pod["containers"][0]["ports"] = [{"name": "http", "containerPort": port}]
+    metadata = {"name": spec.name, "labels": found, "annotations": annotations}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": dict(chosen)},
+            "template": {
+                "metadata": {"labels": dict(found), "annotations": dict(annotations)},
+                "spec": pod,
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {**metadata, "labels": dict(found), "annotations": dict(annotations)},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": dict(chosen),
+            "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}],
+        },
+    }
+    return deployment, service
+
+
+def render_job_manifest(spec: RunSpec, config: KubeConfig) -> dict[str, Any]:
+    """The Job that runs ``spec``, named ``spec.name`` so a retried submit finds it."""
+    _check_name(spec)
     found = labels(spec, config)
     annotations = {JOB_ID: spec.job_id}
     metadata: Mapping[str, Any] = {"name": spec.name, "labels": found, "annotations": annotations}

@@ -177,3 +177,28 @@ def run_status(job: Obj | None, pods: Sequence[Obj], name: str) -> RunStatus:
         reason = "stopping: the pod is terminating" if terminating else ""
         return RunStatus(RunState.RUNNING, reason=reason, started_at=started_at(pod))
     return pending_reason(pod)
+
+
+def server_status(deployment: Obj | None, pods: Sequence[Obj], name: str) -> RunStatus:
+    """A model server run from its Deployment and pod: running while its container has
+    never exited; ended (with the exit code) once it has, though Kubernetes restarts it,
+    so that jobyard counts the restart and replaces the run itself."""
+    pod = pods[-1] if pods else None
+    if pod is not None:
+        container = _container(pod)
+        last = (container.get("lastState") or {}).get("terminated")
+        if int(container.get("restartCount") or 0) > 0 and last:
+            reason = "the container exited; Kubernetes restarted it"
+            return ended(last.get("exitCode"), reason, started_at(pod))
+        final = pod_terminated(pod)
+        if final is not None:
+            return final
+    if deployment is None:
+        if pod is not None and (pod.get("metadata") or {}).get("deletionTimestamp"):
+            return RunStatus(RunState.RUNNING, reason="stopping: the pod is terminating")
+        return RunStatus(RunState.LOST, reason=f"Kubernetes Deployment {name} not found (deleted?)")
+    if pod is None:
+        return pending_reason(None)
+    if (pod.get("status") or {}).get("phase") == "Running":
+        return RunStatus(RunState.RUNNING, started_at=started_at(pod))
+    return pending_reason(pod)

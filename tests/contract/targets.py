@@ -32,7 +32,7 @@ from tests.slurm.cluster import SLURM, job_field, slurm_command, squeue_state, w
 ABRUPT_PAUSE = "abrupt pause"
 PENDING = "pending reason"
 BAD_CREDENTIALS = "bad credentials"
-SERVING = "serving"  # runs inference microservices (issue 15: the process backend so far)
+SERVING = "serving"  # runs inference microservices (issue 15: process and Kubernetes so far)
 OPTIONAL = frozenset({ABRUPT_PAUSE, PENDING, BAD_CREDENTIALS, SERVING})
 
 
@@ -183,7 +183,7 @@ def _zombie(pid: int) -> bool:
 
 class KubernetesTarget(Target):
     name = "kubernetes"
-    scenarios = frozenset({ABRUPT_PAUSE, PENDING, BAD_CREDENTIALS})
+    scenarios = frozenset({ABRUPT_PAUSE, PENDING, BAD_CREDENTIALS, SERVING})
     pause_run = (10, 0.5)
 
     def __init__(self, request: pytest.FixtureRequest) -> None:

@@ -21,6 +21,7 @@ from tests.kubernetes.fake_nodes import Node, Obj, now
 
 UNPULLABLE_PREFIX = "registry.invalid/"
 TICK = 0.05
+RESTART_BACKOFF = 0.2  # the kubelet's CrashLoopBackOff starts at 10 s; short here
 
 
 def copy(obj: Any) -> Any:
@@ -36,6 +37,7 @@ class Cluster:
     resource_version: int
     jobs: dict[tuple[str, str], Obj]
     pods: dict[tuple[str, str], Obj]
+    deployments: dict[tuple[str, str], Obj]
     logs: dict[tuple[str, str], bytearray]
     procs: dict[tuple[str, str], subprocess.Popen[bytes]]
     closed: bool
@@ -187,20 +189,62 @@ class Cluster:
         else:
             self._bump(job)
 
+    # -- deployment controller (with its ReplicaSet's part) ------------------------------
+
+    def _deployment_controller(self, ns: str, name: str) -> None:
+        """Keep ``replicas`` (one) pods of the template: a pod that ends, or is deleted, is
+        replaced while the Deployment exists. Containers that exit are the kubelet's to
+        restart (``restartPolicy: Always``), in the same pod."""
+        with self.lock:
+            deployment = self.deployments.get((ns, name))
+            if deployment is None:
+                return
+            deployment["metadata"]["hash"] = uuid.uuid4().hex[:10]  # the ReplicaSet's
+            while not self.closed and self.deployments.get((ns, name)) is deployment:
+                live = [
+                    p
+                    for (n, _), p in self.pods.items()
+                    if n == ns
+                    and self._owned_by(p, deployment)
+                    and not p["metadata"].get("deletionTimestamp")
+                    and p["status"].get("phase") in ("Pending", "Running")
+                ]
+                ready = sum(1 for p in live if container_status(p).get("ready"))
+                status = {"replicas": len(live), "readyReplicas": ready, "availableReplicas": ready}
+                if deployment["status"] != status:
+                    deployment["status"] = status
+                    self._bump(deployment)
+                if len(live) < int(deployment["spec"].get("replicas", 1)):
+                    pod = self._make_pod(deployment)
+                    threading.Thread(
+                        target=self._run_pod, args=(ns, pod["metadata"]["name"]), daemon=True
+                    ).start()
+                self.lock.wait(TICK)
+
+    def _owned_by(self, pod: Obj, deployment: Obj) -> bool:
+        owners = pod["metadata"].get("ownerReferences") or [{}]
+        replica_set = f"{deployment['metadata']['name']}-{deployment['metadata'].get('hash')}"
+        return bool(owners[0].get("kind") == "ReplicaSet" and owners[0].get("name") == replica_set)
+
     # -- scheduler and kubelet ---------------------------------------------------------
 
     def _make_pod(self, job: Obj) -> Obj:
+        """A pod of a Job's or a Deployment's template (owned by its ReplicaSet)."""
         ns, job_name = job["metadata"]["namespace"], job["metadata"]["name"]
         template = copy(job["spec"]["template"])
         metadata = template.get("metadata") or {}
+        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": job_name}
+        if job.get("kind") == "Deployment":
+            replica_set = f"{job_name}-{job['metadata']['hash']}"
+            owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replica_set}
+            metadata.setdefault("labels", {})["pod-template-hash"] = job["metadata"]["hash"]
+            job_name = replica_set
         metadata["name"] = f"{job_name}-{uuid.uuid4().hex[:5]}"
         metadata["generateName"] = f"{job_name}-"
         self._new_metadata(metadata, ns)
         metadata["ownerReferences"] = [
             {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "name": job_name,
+                **owner,
                 "uid": job["metadata"]["uid"],
                 "controller": True,
                 "blockOwnerDeletion": True,
@@ -215,8 +259,9 @@ class Cluster:
         }
         self.pods[(ns, metadata["name"])] = pod
         self.logs[(ns, metadata["name"])] = bytearray()
-        job["status"]["active"] = 1
-        self._bump(job)
+        if job.get("kind") != "Deployment":
+            job["status"]["active"] = 1
+            self._bump(job)
         self._bump(pod)
         return pod
 
@@ -266,14 +311,39 @@ class Cluster:
             if proc is None:
                 self._finish_pod(ns, pname, 128)
                 return
+        while True:
+            code = self._drain(ns, pname, proc)
+            with self.lock:
+                pod = self.pods.get((ns, pname))
+                if (
+                    pod is None
+                    or pod["spec"].get("restartPolicy") != "Always"
+                    or pod["metadata"].get("deletionTimestamp")
+                    or self.closed
+                ):
+                    self._finish_pod(ns, pname, code)
+                    return
+                # restartPolicy Always: the kubelet starts the container again in the pod
+                last = _terminated(pod, code)
+                restarts = int(container_status(pod).get("restartCount") or 0) + 1
+                self._set_waiting(pod, "CrashLoopBackOff", "back-off restarting failed container")
+                if self._wait_or_deleted(ns, pname, RESTART_BACKOFF):
+                    self._finish_pod(ns, pname, code)
+                    return
+                proc = self._start_container(ns, pod, restarts, last)
+                if proc is None:
+                    self._finish_pod(ns, pname, 128)
+                    return
+
+    def _drain(self, ns: str, pname: str, proc: subprocess.Popen[bytes]) -> int:
+        """The container's output into its log until it exits; its exit code."""
         assert proc.stdout is not None
         for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # type: ignore[union-attr]
             with self.lock:
                 self.logs[(ns, pname)] += chunk
         proc.stdout.close()
         code = proc.wait()
-        with self.lock:
-            self._finish_pod(ns, pname, code if code >= 0 else 128 - code)
+        return code if code >= 0 else 128 - code
 
     def _schedule(self, ns: str, pod: Obj) -> bool:
         """Wait for a node that fits; True if the pod was deleted first."""
@@ -339,7 +409,9 @@ class Cluster:
         ]
         self._bump(pod)
 
-    def _start_container(self, ns: str, pod: Obj) -> subprocess.Popen[bytes] | None:
+    def _start_container(
+        self, ns: str, pod: Obj, restarts: int = 0, last: Obj | None = None
+    ) -> subprocess.Popen[bytes] | None:
         pname = pod["metadata"]["name"]
         container = pod["spec"]["containers"][0]
         argv = [*(container.get("command") or []), *(container.get("args") or [])]
@@ -375,9 +447,10 @@ class Cluster:
                 "imageID": "fake://" + container.get("image", ""),
                 "containerID": "fake://" + pname,
                 "ready": True,
-                "restartCount": 0,
+                "restartCount": restarts,
                 "started": True,
                 "state": {"running": {"startedAt": started}},
+                **({"lastState": {"terminated": last}} if last else {}),
             }
         ]
         self._bump(pod)
@@ -408,6 +481,16 @@ class Cluster:
         if pod["metadata"].get("deletionTimestamp"):
             del self.pods[(ns, pname)]
             self._bump(pod)
+
+
+def _terminated(pod: Obj, exit_code: int) -> Obj:
+    running = (container_status(pod).get("state") or {}).get("running") or {}
+    return {
+        "exitCode": exit_code,
+        "reason": "Completed" if exit_code == 0 else "Error",
+        "startedAt": running.get("startedAt", now()),
+        "finishedAt": now(),
+    }
 
 
 def policy_action(job: Obj, exit_code: int | None) -> tuple[str, int]:

@@ -108,7 +108,12 @@ DISCOVERY = {
                 "name": "batch",
                 "versions": [{"groupVersion": "batch/v1", "version": "v1"}],
                 "preferredVersion": {"groupVersion": "batch/v1", "version": "v1"},
-            }
+            },
+            {
+                "name": "apps",
+                "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+                "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"},
+            },
         ],
     },
     "/version": {
@@ -125,9 +130,19 @@ DISCOVERY = {
 }
 NODES = re.compile(r"/api/v1/nodes(?:/(?P<name>[^/]+))?")
 ROUTE = re.compile(
-    r"/(?P<group>api/v1|apis/batch/v1)/namespaces/(?P<ns>[^/]+)/(?P<kind>jobs|pods)"
+    r"/(?P<group>api/v1|apis/batch/v1|apis/apps/v1)/namespaces/(?P<ns>[^/]+)"
+    r"/(?P<kind>jobs|pods|deployments|services)"
     r"(?:/(?P<name>[^/]+))?(?:/(?P<sub>status|log))?"
 )
+GROUP_OF = {"jobs": "apis/batch/v1", "deployments": "apis/apps/v1", "pods": "api/v1"}
+GROUP_OF["services"] = "api/v1"
+# kind -> (List kind, apiVersion, resource name in messages)
+LISTS = {
+    "jobs": ("JobList", "batch/v1", "jobs.batch"),
+    "pods": ("PodList", "v1", "pods"),
+    "deployments": ("DeploymentList", "apps/v1", "deployments.apps"),
+    "services": ("ServiceList", "v1", "services"),
+}
 
 
 class FakeKubernetes(Cluster):
@@ -145,6 +160,8 @@ class FakeKubernetes(Cluster):
         self.resource_version = 0
         self.jobs: dict[tuple[str, str], Obj] = {}
         self.pods: dict[tuple[str, str], Obj] = {}
+        self.deployments: dict[tuple[str, str], Obj] = {}
+        self.services: dict[tuple[str, str], Obj] = {}
         self.logs: dict[tuple[str, str], bytearray] = {}
         self.procs: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
         self.requests: list[Request] = []
@@ -226,7 +243,7 @@ class FakeKubernetes(Cluster):
         if nodes and method == "GET":
             return _send(h, *self._nodes(nodes["name"], query.get("labelSelector")))
         route = ROUTE.fullmatch(path)
-        if route is None or (route["kind"] == "jobs") != (route["group"] == "apis/batch/v1"):
+        if route is None or GROUP_OF[route["kind"]] != route["group"]:
             message = f"the server could not find the requested resource ({path})"
             return _send(h, 404, status_obj(404, "NotFound", message))
         code, answer = self._route(method, route, query, body if isinstance(body, dict) else {})
@@ -243,14 +260,16 @@ class FakeKubernetes(Cluster):
                 return 200, self._list(ns, kind, q.get("labelSelector"))
             if method == "POST" and kind == "jobs":
                 return self._create_job(ns, body)
+            if method == "POST" and kind in ("deployments", "services"):
+                return self._create_object(ns, kind, body)
             if method == "DELETE" and kind == "pods":
                 return self._delete_pods(ns, q, body)
         else:
             with self.lock:
-                store = self.jobs if kind == "jobs" else self.pods
+                store = self._store(kind)
                 obj = store.get((ns, name))
                 if obj is None:
-                    resource = "jobs.batch" if kind == "jobs" else "pods"
+                    resource = LISTS[kind][2]
                     return 404, status_obj(
                         404,
                         "NotFound",
@@ -263,21 +282,35 @@ class FakeKubernetes(Cluster):
                     return 200, copy(obj)
                 if method == "DELETE" and kind == "jobs":
                     return self._delete_job(ns, name, q, body)
+                if method == "DELETE" and kind == "deployments":
+                    return self._delete_deployment(ns, name, q, body)
+                if method == "DELETE" and kind == "services":
+                    gone = store.pop((ns, name))
+                    self._bump(gone)
+                    return 200, copy(gone)
                 if method == "DELETE":
                     self._delete_pod(ns, name, grace_seconds(q, body, obj))
                     return 200, copy(obj)
         return 405, status_obj(405, "MethodNotAllowed", f"{method} is not supported by the fake")
 
+    def _store(self, kind: str) -> dict[tuple[str, str], Obj]:
+        return {
+            "jobs": self.jobs,
+            "pods": self.pods,
+            "deployments": self.deployments,
+            "services": self.services,
+        }[kind]
+
     def _list(self, ns: str, kind: str, selector: str | None) -> Obj:
         with self.lock:
-            store = self.jobs if kind == "jobs" else self.pods
+            store = self._store(kind)
             items = [
                 copy(o)
                 for (n, _), o in sorted(store.items())
                 if n == ns and match_labels(o["metadata"].get("labels"), selector)
             ]
             version = str(self.resource_version)
-        api_kind, api_version = ("JobList", "batch/v1") if kind == "jobs" else ("PodList", "v1")
+        api_kind, api_version, _ = LISTS[kind]
         return {
             "kind": api_kind,
             "apiVersion": api_version,
@@ -334,6 +367,47 @@ class FakeKubernetes(Cluster):
             answer = copy(job)
         threading.Thread(target=self._job_controller, args=(ns, name), daemon=True).start()
         return 201, answer
+
+    def _create_object(self, ns: str, kind: str, body: Obj) -> tuple[int, Obj]:
+        """A Deployment (its controller keeps one pod of the template running) or a
+        Service (given a cluster IP: this cluster's network is the loopback of the test
+        machine, so a Service's port is reached where its pod listens, port = targetPort)."""
+        name = (body.get("metadata") or {}).get("name", "")
+        store = self._store(kind)
+        with self.lock:
+            if (ns, name) in store:
+                message = f'{LISTS[kind][2]} "{name}" already exists'
+                return 409, status_obj(409, "AlreadyExists", message, {"name": name, "kind": kind})
+            obj = copy(body)
+            self._new_metadata(obj.setdefault("metadata", {}), ns)
+            if kind == "services":
+                obj["spec"]["clusterIP"] = "127.0.0.1"
+                obj["spec"]["clusterIPs"] = ["127.0.0.1"]
+                obj["status"] = {"loadBalancer": {}}
+            else:
+                obj["status"] = {"replicas": 0, "readyReplicas": 0, "availableReplicas": 0}
+            store[(ns, name)] = obj
+            self._bump(obj)
+            answer = copy(obj)
+        if kind == "deployments":
+            threading.Thread(
+                target=self._deployment_controller, args=(ns, name), daemon=True
+            ).start()
+        return 201, answer
+
+    def _delete_deployment(
+        self, ns: str, name: str, q: dict[str, str], body: Obj
+    ) -> tuple[int, Obj]:
+        """Its pods go too (Background propagation), each with its grace period."""
+        deployment = self.deployments.pop((ns, name))
+        self._bump(deployment)
+        grace = body.get("gracePeriodSeconds", q.get("gracePeriodSeconds"))
+        for (pns, pname), pod in list(self.pods.items()):
+            if pns == ns and self._owned_by(pod, deployment):
+                wait = int(grace) if grace is not None else grace_seconds({}, {}, pod)
+                self._delete_pod(ns, pname, wait)
+        details = {"name": name, "group": "apps", "kind": "deployments"}
+        return 200, status_obj(200, "", "", details)
 
     def _delete_job(self, ns: str, name: str, q: dict[str, str], body: Obj) -> tuple[int, Obj]:
         """Background and Foreground propagation delete the pods (with their grace period)."""

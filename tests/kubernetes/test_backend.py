@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -264,3 +265,45 @@ def test_the_look_after_a_submit_lists_only_that_runs_objects(backend, fake):
     assert fake.count("GET", "jobs") == 0 and fake.count("GET", "pods") == 0  # no re-list
     for handle in handles:
         backend.cleanup(handle)
+
+
+def test_a_model_server_is_a_deployment_and_a_service_and_a_crash_is_reported(backend, fake):
+    """The serve action: a Deployment of one pod and a ClusterIP Service; the container's
+    first exit ends the run (Kubernetes restarts it in the pod, jobyard counts it); a
+    stop deletes both, and the pod goes with them."""
+    base = train(command=("python", "-m", "http.server", "{port}", "--bind", "{host}"))
+    spec = RunSpec(**{**base.__dict__, "action": "serve"})
+    endpoint = backend.serving_endpoint(spec)
+    env = {"JY_SERVE_HOST": endpoint.bind_host, "JY_SERVE_PORT": str(endpoint.port)}
+    spec = RunSpec(**{**spec.__dict__, "env": env})
+    handle = backend.submit(spec)
+    assert handle.data["kind"] == "server"
+    assert handle.data["serving_url"] == f"http://127.0.0.1:{endpoint.port}"
+    ((_, name),) = fake.deployments
+    assert name == spec.name and [n for _, n in fake.services] == [spec.name]
+    service = next(iter(fake.services.values()))
+    assert service["spec"]["ports"][0]["targetPort"] == endpoint.port
+    assert fake.count("POST", "jobs") == 0  # no batch Job for a server
+    wait_for(lambda: backend.poll([handle])[handle.name].state is RunState.RUNNING, 30, "up")
+    wait_for(lambda: _answers(handle.data["serving_url"]), 30, "the server answers")
+
+    (proc,) = fake.procs.values()
+    proc.kill()
+    failed = until_finished(backend, handle)
+    assert failed.state is RunState.FAILED and "Kubernetes restarted it" in failed.reason
+    (pod,) = fake.pods.values()
+    assert pod["status"]["containerStatuses"][0]["restartCount"] == 1  # the same pod
+
+    backend.stop(handle, graceful=True)
+    assert not fake.deployments and not fake.services
+    wait_for(lambda: not fake.pods, 30, "the pod gone")
+    assert backend.poll([handle])[handle.name].state is RunState.LOST
+    backend.cleanup(handle)  # already gone: not an error
+
+
+def _answers(url):
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
