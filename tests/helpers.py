@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import sys
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,3 +89,23 @@ def literal(command: list[str]) -> list[str]:
     """A command as a catalog template: braces doubled, so code in it stays as written
     (``backends.contract`` renders ``{spec_file}``-style placeholders in every command)."""
     return [part.replace("{", "{{").replace("}", "}}") for part in command]
+
+
+def kill_runs(root: Any) -> int:
+    """SIGKILL the process group of every process-backend run under ``root`` still alive
+    (model servers never end by themselves): a test's runs must not outlive it."""
+    killed = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"jobyard-launcher" in argv and any(str(root).encode() in a for a in argv):
+            try:
+                os.killpg(int(proc.name), signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed

@@ -16,7 +16,7 @@ from datetime import datetime
 import pytest
 
 from tests.contract.targets import ABRUPT_PAUSE, BAD_CREDENTIALS, PENDING, SERVING
-from tests.helpers import assert_error, wait_for
+from tests.helpers import assert_error, kill_runs, wait_for
 from tests.integration.test_engine import status_of, until_status
 from tests.integration.test_job_control import epoch_events, wait_epoch
 from tests.integration.test_serving import data_uri, digits
@@ -281,6 +281,12 @@ def test_an_inference_microservice_serves_the_trained_model_and_stops(target, se
         ),
         409,
     )
+
+
+@pytest.fixture(autouse=True)
+def no_server_outlives_its_test(settings):
+    yield
+    kill_runs(settings.runs_dir)
 
 
 def _service(s, service_id):

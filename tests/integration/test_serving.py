@@ -13,10 +13,16 @@ import socket
 import pytest
 
 from jobyard.workloads import data, images
-from tests.helpers import assert_error, wait_for
+from tests.helpers import assert_error, kill_runs, wait_for
 from tests.integration.test_engine import train, until_status
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def no_server_outlives_its_test(settings):
+    yield
+    kill_runs(settings.runs_dir)
 
 
 def data_uri(raw):
