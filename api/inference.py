@@ -256,7 +256,7 @@ class Start(MethodView):
 
 
 @blp.route("/inference_microservices")
-class Services(MethodView):
+class ServiceList(MethodView):
     @blp.arguments(ServiceListArgsSchema, location="query")
     @blp.response(200, ServiceListSchema)
     def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:

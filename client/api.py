@@ -13,6 +13,7 @@ curl. Every method is one endpoint; lists are iterators that follow the pages; e
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -243,6 +244,56 @@ class Collection(Listing):
         self._session.request("DELETE", f"{self._path}/{item_id}")
 
 
+class Services(Listing):
+    """Inference microservices: start one for a Done job, wait for it, send it images."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session, "inference_microservices")
+
+    def start(self, parent_job_id: str, **fields: Any) -> dict[str, Any]:
+        """``model_path``, ``checkpoint_choose_method``, ``idle_timeout_minutes`` ..."""
+        body = {"parent_job_id": parent_job_id, **fields}
+        found: dict[str, Any] = self._session.json("POST", f"{self._path}:start", json=body)
+        return found
+
+    def wait_ready(
+        self, service_id: str, timeout: float = 300, poll: float = POLL_SECONDS
+    ) -> dict[str, Any]:
+        """The service once Ready; ``TimeoutError``, or ``RuntimeError`` if it ended."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.get(service_id)
+            if found["status"] == "Ready":
+                return found
+            if found["status"] in ("Error", "Stopped"):
+                raise RuntimeError(f"service {service_id} is {found['status']}: {found['message']}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service {service_id} not Ready in {timeout} s")
+            time.sleep(poll)
+
+    def infer(
+        self,
+        service_id: str,
+        images: list[bytes] | None = None,
+        media: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Images (raw bytes, sent base64) or a ``media`` key of the workspace."""
+        body: dict[str, Any] = dict(fields)
+        if images is not None:
+            body["input"] = [base64.b64encode(raw).decode() for raw in images]
+        if media is not None:
+            body["media"] = media
+        found: dict[str, Any] = self._session.json(
+            "POST", f"{self._path}/{service_id}:inference", json=body
+        )
+        return found
+
+    def stop(self, service_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self._session.json("POST", f"{self._path}/{service_id}:stop")
+        return found
+
+
 class Client:
     """Logs in with the API key on first use and again when the token expires."""
 
@@ -252,6 +303,7 @@ class Client:
         self.workspaces = Collection(self.session, "workspaces")
         self.datasets = Collection(self.session, "datasets")
         self.models = Listing(self.session, "models")
+        self.services = Services(self.session)
 
     def __enter__(self) -> Client:
         return self

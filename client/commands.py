@@ -25,6 +25,7 @@ LIST_COLUMNS = {
     "workspaces": ("id", "name", "cloud_type", "created_on"),
     "datasets": ("id", "name", "type", "format", "status", "created_on"),
     "models": ("id", "name", "version", "team", "state", "network_arch", "created_on"),
+    "services": ("id", "name", "status", "model", "requests_served", "restarts", "message"),
 }
 
 
@@ -292,6 +293,32 @@ def cmd_unpublish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_services(args: argparse.Namespace) -> int:
+    """Inference microservices: start (and wait for Ready), list, status, infer, stop."""
+    columns = LIST_COLUMNS["services"]
+    with _client(args) as jy:
+        if args.verb == "start":
+            fields = {"model_path": args.model_path, "idle_timeout_minutes": args.idle_minutes}
+            found = jy.services.start(args.parent, **{k: v for k, v in fields.items() if v})
+            if args.wait:
+                found = jy.services.wait_ready(found["id"], poll=args.poll)
+        elif args.verb == "list":
+            rows = list(islice(jy.services.list(), args.limit))
+            _emit(args, rows, lambda: render.table(rows, columns, f"{len(rows)} services"))
+            return 0
+        elif args.verb == "status":
+            found = jy.services.get(args.service_id)
+        elif args.verb == "stop":
+            found = jy.services.stop(args.service_id)
+        else:
+            images = [Path(p).read_bytes() for p in args.images] or None
+            answer = jy.services.infer(args.service_id, images=images, media=args.media)
+            print(json.dumps(answer, indent=2))
+            return 0
+    _emit(args, found, lambda: render.table([found], columns))
+    return 0
+
+
 def _collection(kind: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         with _client(args) as jy:
@@ -387,6 +414,30 @@ def register(sub: Any) -> None:
     unpublish.add_argument("--team")
     unpublish.add_argument("--version", type=int)
     unpublish.set_defaults(func=_guarded(cmd_unpublish))
+
+    services = sub.add_parser(
+        "services", help="inference microservices: start, list, status, infer, stop"
+    ).add_subparsers(dest="verb", required=True)
+    start = services.add_parser("start", parents=[shared], help="serve a Done job's model")
+    start.add_argument("parent", help="the Done job whose model to serve")
+    start.add_argument("--model-path", help="a file of its results (default: best model)")
+    start.add_argument("--idle-minutes", type=int, help="stop after this long unused")
+    start.add_argument("--wait", action="store_true", help="return once it is Ready")
+    start.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
+    listing = services.add_parser("list", parents=[shared])
+    listing.add_argument("--limit", type=int, default=50)
+    chosen = [start, listing]
+    for verb in ("status", "stop"):
+        one = services.add_parser(verb, parents=[shared])
+        one.add_argument("service_id")
+        chosen.append(one)
+    infer = services.add_parser("infer", parents=[shared], help="send it images")
+    infer.add_argument("service_id")
+    infer.add_argument("images", nargs="*", help="image files, sent base64")
+    infer.add_argument("--media", help="or a file of the service's workspace")
+    chosen.append(infer)
+    for command in chosen:
+        command.set_defaults(func=_guarded(cmd_services))
 
     for kind in ("workspaces", "datasets", "models"):
         verbs = sub.add_parser(

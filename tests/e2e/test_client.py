@@ -24,7 +24,9 @@ import yaml
 
 from jobyard import embedded
 from jobyard.client import Client, errors
+from jobyard.workloads import data, images
 from tests.e2e.conftest import ROOT, Up, start_up
+from tests.helpers import kill_runs
 
 pytestmark = pytest.mark.e2e
 
@@ -38,9 +40,11 @@ TRAIN = {
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    started = start_up(tmp_path_factory.mktemp("up") / "data", embedded.free_port())
+    data = tmp_path_factory.mktemp("up") / "data"
+    started = start_up(data, embedded.free_port())
     yield started
     started.stop()
+    kill_runs(data)  # model servers do not end by themselves
 
 
 @pytest.fixture
@@ -82,6 +86,13 @@ def test_a_model_published_listed_trained_from_and_removed(jy):
     assert warm.status == "Done" and warm.doc["base_experiment_ids"] == [model["id"]]
     assert [m["version"] for m in job.remove_published_model(team="cv")] == [1]
     assert list(jy.models.list(team="cv")) == []
+    # and its model served: a digit of the packaged set answered with its label
+    service = jy.services.start(job.id)
+    assert jy.services.wait_ready(service["id"], timeout=60, poll=0.2)["status"] == "Ready"
+    pixels, labels = data.load_digits()
+    answer = jy.services.infer(service["id"], images=[images.png_of(pixels[0] * 16)])
+    assert answer["predictions"][0]["label"] == labels[0]
+    assert jy.services.stop(service["id"])["status"] in ("Stopping", "Stopped")
 
 
 def test_automl_params_come_from_the_catalog(jy):
@@ -273,6 +284,26 @@ def test_the_cli_logs_in_submits_watches_lists_and_downloads(up, tmp_path):
     assert code == 1 and "error 409" in screen and "version 1" in screen, screen
     code, screen = _terminal([*cli, "jobs", "unpublish", job_id, "--team", "cli"], env)
     assert code == 0 and "removed" in screen, screen
+    started = subprocess.run(
+        [*cli, "services", "start", job_id, "--wait", "--poll", "0.3", "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    service = json.loads(started.stdout)
+    assert service["status"] == "Ready", service
+    pixels, _ = data.load_digits()
+    (tmp_path / "digit.png").write_bytes(images.png_of(pixels[0] * 16))
+    code, screen = _terminal(
+        [*cli, "services", "infer", service["id"], str(tmp_path / "digit.png")], env
+    )
+    assert code == 0 and '"label"' in screen, screen
+    code, screen = _terminal([*cli, "services", "list"], env)
+    assert code == 0 and service["id"][:8] in screen and "Ready" in screen, screen
+    code, screen = _terminal([*cli, "services", "stop", service["id"]], env)
+    assert code == 0 and ("Stopping" in screen or "Stopped" in screen), screen
     code, screen = _terminal(
         [*cli, "jobs", "automl-params", "--network-arch", "classification_pyt"], env
     )

@@ -280,3 +280,28 @@ def test_publish_refuses_what_it_cannot_publish(login, worker, store):
         s.call("POST", f"jobs/{export}:remove_published_model", json={"team": "nobody"}), 404
     )
     assert s.call("POST", f"jobs/{export}:remove_published_model").status_code == 200
+
+
+def test_an_automl_search_publishes_its_best_trials_model_and_specs(login, worker, store):
+    s = login()
+    ws = workspace(s)
+    worker()
+    settings = {
+        "automl_enabled": True,
+        "automl_algorithm": "bayesian",
+        "automl_max_recommendations": 3,
+        "automl_max_concurrent": 3,
+    }
+    search = until_status(s, train(s, epochs=2, workspace=ws, automl_settings=settings), "Done")
+    best = search["job_details"]["automl"]["best"]
+    trial = store.jobs.find(best["job_id"])
+    model = s.call("POST", f"jobs/{search['id']}:publish_model", json={"display_name": "tuned"})
+    assert model.status_code == 201, model.json
+    trial_files = s.call("POST", f"jobs/{best['job_id']}:list_files", json={}).json
+    assert model.json["checkpoint"] == "model_best.npz" and "model_best.npz" in trial_files
+    # the published train defaults are the best trial's hyperparameters, not the search's
+    defaults = s.call(
+        "GET", f"jobs:schema?action=train&base_experiment_id={model.json['id']}"
+    ).json["default"]
+    assert defaults == trial["specs"] != search["specs"]
+    assert model.json["metrics"]["val_accuracy"] == pytest.approx(best["value"])
