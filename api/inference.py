@@ -29,7 +29,7 @@ from jobyard.api.listing import requested_page
 from jobyard.api.parser import Blueprint
 from jobyard.api.services import principal, services
 from jobyard.backends.errors import BackendError
-from jobyard.backends.storage import StorageError
+from jobyard.backends.storage import StorageError, bucket_of
 from jobyard.schemas.inference import (
     MAX_MEDIA_BYTES,
     STARTUP_SECONDS,
@@ -39,6 +39,7 @@ from jobyard.schemas.inference import (
     ServiceSchema,
     StartSchema,
     service_state,
+    status_query,
     view,
 )
 from jobyard.schemas.job import JOB_FIELDS, SERVE_ACTION
@@ -116,8 +117,9 @@ def start(org: str, body: dict[str, Any]) -> dict[str, Any]:
         if body.get(key) or parent.get(key):
             fields[key] = body.get(key) or parent.get(key)
     details = dict(parent.get("backend_details") or {})
-    if body.get("num_gpus") is not None:
-        details["num_gpus"] = body["num_gpus"]
+    for key in ("num_gpus", "gpu_type"):  # asked of the backend, as a job's are
+        if body.get(key) is not None:
+            details[key] = body[key]
     if details:
         fields["backend_details"] = details
     job, backend, fingerprint = validated_job(svc, org, fields)
@@ -167,8 +169,7 @@ def _media_input(org: str, job: dict[str, Any], media: str) -> str:
         raise BadRequest(message, {"media": [message]})
     key = source.value.lstrip("/")
     if source.kind == "object" and source.bucket:
-        details = services().store.workspaces.config(org, str(workspace_id))
-        bucket = details.details.get("bucket_name") or details.details.get("cloud_bucket_name")
+        bucket = bucket_of(services().store.workspaces.config(org, str(workspace_id)).details)
         if bucket != source.bucket:
             message = f"media {media} is not in the service's workspace bucket {bucket!r}"
             raise BadRequest(message, {"media": [message]})
@@ -262,12 +263,14 @@ class ServiceList(MethodView):
     def get(self, args: dict[str, Any], org_name: str) -> dict[str, Any]:
         """List the org's inference microservices, newest first"""
         page = requested_page({k: v for k, v in args.items() if k != "status"}, JOB_FIELDS)
-        page = dataclasses.replace(page, match={**page.match, "action": SERVE_ACTION})
-        docs, info = services().store.jobs.list_page(org_name, page)
-        shown = [view(d) for d in docs]
+        wanted: list[dict[str, Any]] = [{"action": SERVE_ACTION}]
         if args.get("status"):
-            shown = [s for s in shown if s["status"] == args["status"]]
-        return {"inference_microservices": shown, "pagination_info": info}
+            wanted.append(status_query(args["status"]))
+        match = {"$and": [page.match, *wanted]} if page.match else {"$and": wanted}
+        docs, info = services().store.jobs.list_page(
+            org_name, dataclasses.replace(page, match=match)
+        )
+        return {"inference_microservices": [view(d) for d in docs], "pagination_info": info}
 
 
 @blp.route("/inference_microservices/<id:service_id>")

@@ -10,6 +10,7 @@ restart (or a different worker) can pick up where another left off.
 from __future__ import annotations
 
 import enum
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -116,6 +117,14 @@ class Endpoint:
     bind_host: str
     port: int
     url: str
+
+
+def free_port() -> int:
+    """A port the kernel says is free on this machine's loopback, for a model server to
+    bind moments later (it fails at once, and reports so, if another took it meanwhile)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)

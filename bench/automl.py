@@ -11,7 +11,7 @@ import uuid
 
 import optuna
 
-from bench.client import Api
+from bench.client import Api, train_body, wait_done
 from bench.plan import Plan
 from bench.servers import Bench
 from bench.stats import Figure
@@ -109,33 +109,6 @@ def _timed(ctx: Context, target: str) -> float:
     return time.perf_counter() - start
 
 
-def _train_body(name: str, specs: dict[str, object], **extra: object) -> dict[str, object]:
-    return {
-        "kind": "experiment",
-        "network_arch": REFERENCE.network_arch,
-        "base_experiment_ids": [REFERENCE.id],  # the bench's own entries share its network
-        "action": "train",
-        "name": name,
-        "specs": specs,
-        **extra,
-    }
-
-
-def _wait_done(api: Api, job_ids: list[str], timeout: float = 1800) -> None:
-    deadline = time.monotonic() + timeout
-    waiting = set(job_ids)
-    while waiting:
-        for job_id in list(waiting):
-            status, job = api.call("GET", api.org_path(f"jobs/{job_id}"))
-            if status != 200 or job["status"] in ("Error", "Canceled"):
-                raise RuntimeError(f"job {job_id}: {status} {job}")
-            if job["status"] == "Done":
-                waiting.discard(job_id)
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{len(waiting)} jobs not Done in {timeout} s")
-        time.sleep(0.1)
-
-
 def _trial_timings(bench: Bench, search_id: str, concurrent: int) -> dict[str, float]:
     """Where a search's wall time goes: the search's start to its first trial, a trial's
     creation to its start, and the end of the last trial to the search's Done."""
@@ -174,11 +147,11 @@ def _search_run(api: Api, specs: dict[str, object], trials: int, concurrent: int
         "automl_max_recommendations": trials,
         "automl_max_concurrent": concurrent,
     }
-    body = _train_body(f"bench-search-{uuid.uuid4().hex[:6]}", specs, automl_settings=settings)
+    body = train_body(f"bench-search-{uuid.uuid4().hex[:6]}", specs, automl_settings=settings)
     status, search = api.call("POST", api.org_path("jobs"), body)
     if status != 201:
         raise RuntimeError(f"search refused: {status} {search}")
-    _wait_done(api, [search["id"]])
+    wait_done(api, [search["id"]])
     return str(search["id"])
 
 
@@ -203,7 +176,7 @@ def search_vs_jobs(bench: Bench, api: Api, plan: Plan) -> Figure:
         start = time.perf_counter()
         ids = []
         for row in rows:
-            body = _train_body(
+            body = train_body(
                 f"bench-plain-{row['experiment_number']}-{uuid.uuid4().hex[:6]}",
                 settings_of.with_values(specs, row["params"]),
             )
@@ -211,7 +184,7 @@ def search_vs_jobs(bench: Bench, api: Api, plan: Plan) -> Figure:
             if status != 201:
                 raise RuntimeError(f"job refused: {status} {job}")
             ids.append(job["id"])
-        _wait_done(api, ids)
+        wait_done(api, ids)
         plain = time.perf_counter() - start
     finally:
         bench.store.quotas.set(api.org, {"max_running_jobs": None})

@@ -5,9 +5,11 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from typing import Any
 
 from bench.servers import Bench
+from jobyard.store.catalog import REFERENCE
 
 
 class Api:
@@ -70,3 +72,32 @@ def login(bench: Bench, org: str = "bench") -> Api:
     if status != 200:
         raise RuntimeError(f"login failed: {status} {body}")
     return Api(s.host, s.port, org, body["token"])
+
+
+def train_body(name: str, specs: dict[str, object], **extra: object) -> dict[str, object]:
+    """A train job of the reference workload, as the bench POSTs it."""
+    return {
+        "kind": "experiment",
+        "network_arch": REFERENCE.network_arch,
+        "base_experiment_ids": [REFERENCE.id],  # the bench's own entries share its network
+        "action": "train",
+        "name": name,
+        "specs": specs,
+        **extra,
+    }
+
+
+def wait_done(api: Api, job_ids: list[str], timeout: float = 1800) -> None:
+    """Every job Done; RuntimeError at the first that ended otherwise, or at ``timeout``."""
+    deadline = time.monotonic() + timeout
+    waiting = set(job_ids)
+    while waiting:
+        for job_id in list(waiting):
+            status, job = api.call("GET", api.org_path(f"jobs/{job_id}"))
+            if status != 200 or job["status"] in ("Error", "Canceled"):
+                raise RuntimeError(f"job {job_id}: {status} {job}")
+            if job["status"] == "Done":
+                waiting.discard(job_id)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(waiting)} jobs not Done in {timeout} s")
+        time.sleep(0.1)

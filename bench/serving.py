@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.client import Api
+from bench.client import Api, train_body, wait_done
 from bench.plan import Plan
 from bench.servers import Bench
 from bench.stats import Figure, percentile, wait_until
@@ -26,25 +26,12 @@ def _ready_service(bench: Bench, api: Api) -> tuple[str, str]:
     """A trained digits model and a Ready service of it: (service id, server URL)."""
     specs = REFERENCE.default_spec("train")
     specs["train"]["num_epochs"] = 3
-    body = {
-        "kind": "experiment",
-        "network_arch": REFERENCE.network_arch,
-        "base_experiment_ids": [REFERENCE.id],
-        "action": "train",
-        "name": f"bench-serve-{uuid.uuid4().hex[:6]}",
-        "specs": specs,
-    }
-    status, job = api.call("POST", api.org_path("jobs"), body)
+    status, job = api.call(
+        "POST", api.org_path("jobs"), train_body(f"bench-serve-{uuid.uuid4().hex[:6]}", specs)
+    )
     if status != 201:
         raise RuntimeError(f"train refused: {status} {job}")
-
-    def done() -> bool:
-        _, found = api.call("GET", api.org_path(f"jobs/{job['id']}"))
-        if found["status"] in ("Error", "Canceled"):
-            raise RuntimeError(f"train job ended {found['status']}")
-        return bool(found["status"] == "Done")
-
-    wait_until(done, 300, "the model's train job")
+    wait_done(api, [job["id"]], timeout=300)
     status, service = api.call(
         "POST", api.org_path("inference_microservices:start"), {"parent_job_id": job["id"]}
     )

@@ -91,8 +91,11 @@ class ServiceListSchema(ma.Schema):
     pagination_info = fields.Nested(PaginationInfoSchema)
 
 
+SERVICE_STATES = ("Pending", "Starting", "Ready", "Stopping", "Stopped", "Error")
+
+
 class ServiceListArgsSchema(ListArgsSchema):
-    status = fields.String(validate=validate.Length(max=20))
+    status = fields.String(validate=validate.OneOf(SERVICE_STATES))
 
 
 def service_state(job: Mapping[str, Any]) -> str:
@@ -109,6 +112,26 @@ def service_state(job: Mapping[str, Any]) -> str:
         JobState.ERROR: "Error",
         JobState.DONE: "Stopped",
     }.get(state, state.value)
+
+
+def status_query(state: str) -> dict[str, Any]:
+    """The job filter of the services in ``state`` (``service_state``'s inverse), so a
+    list filtered by state pages and counts in MongoDB."""
+    running = JobState.RUNNING.value
+    queries: dict[str, dict[str, Any]] = {
+        "Pending": {"status": JobState.PENDING.value},
+        "Starting": {
+            "$or": [
+                {"status": JobState.RESUMING.value},
+                {"status": running, "serving.ready_since": None},
+            ]
+        },
+        "Ready": {"status": running, "serving.ready_since": {"$gt": 0}},
+        "Stopping": {"status": JobState.CANCELING.value},
+        "Stopped": {"status": {"$in": [JobState.CANCELED.value, JobState.DONE.value]}},
+        "Error": {"status": JobState.ERROR.value},
+    }
+    return queries[state]
 
 
 def view(job: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,13 +34,26 @@ _SLUG_OUT = re.compile(r"[^a-z0-9._-]+")
 _TEXT = validate.Length(max=500)  # seed 001: "<= 500 characters"
 
 
-class PublishSchema(StrictSchema):
-    """Seed 000's body (``team``), seed 001's (``team_name``), and where and what to copy."""
+class _ModelMetaSchema(StrictSchema):
+    """Seed 001's body of both calls: ``team`` (seed 000) or ``team_name`` (seed 001)."""
 
     display_name = fields.String(allow_none=True, validate=_TEXT)
     description = fields.String(allow_none=True, validate=_TEXT)
     team = fields.String(allow_none=True, validate=_TEXT)
     team_name = fields.String(allow_none=True, validate=_TEXT)
+
+    @ma.post_load
+    def _team(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        team, alias = data.pop("team", None), data.pop("team_name", None)
+        if team and alias and team != alias:
+            raise ma.ValidationError("disagrees with team", "team_name")
+        data["team"] = team or alias or ""
+        return data
+
+
+class PublishSchema(_ModelMetaSchema):
+    """What to publish and where to copy it."""
+
     checkpoint_choose_method = fields.String(
         load_default="best_model", validate=validate.OneOf(CHECKPOINT_METHODS)
     )
@@ -55,26 +68,12 @@ class PublishSchema(StrictSchema):
         metadata={"description": "publish a new version even if this checkpoint is published"},
     )
 
-    @ma.post_load
-    def _team(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        team, alias = data.pop("team", None), data.pop("team_name", None)
-        if team and alias and team != alias:
-            raise ma.ValidationError("disagrees with team", "team_name")
-        data["team"] = team or alias or ""
-        return data
 
-
-class RemoveSchema(StrictSchema):
-    display_name = fields.String(allow_none=True, validate=_TEXT)
-    description = fields.String(allow_none=True, validate=_TEXT)
-    team = fields.String(allow_none=True, validate=_TEXT)
-    team_name = fields.String(allow_none=True, validate=_TEXT)
+class RemoveSchema(_ModelMetaSchema):
     version = fields.Integer(
         validate=validate.Range(1, 2**31 - 1),
         metadata={"description": "remove only this version (default: every one of the job's)"},
     )
-
-    _team = PublishSchema._team
 
 
 class ModelFileSchema(ma.Schema):

@@ -383,9 +383,9 @@ class Jobs:
             "backend": backend,
             "action": action,
             "status": JobState.RUNNING.value,
+            "serving.ready_since": None,
         }
-        found = self._coll.find(query, {"_id": 1, "run": 1, "serving": 1})
-        return [d for d in found if not (d.get("serving") or {}).get("ready_since")]
+        return list(self._coll.find(query, {"_id": 1, "run": 1, "serving": 1}))
 
     def mark_ready(self, job_id: str, run: int, message: str) -> bool:
         result = self._coll.update_one(

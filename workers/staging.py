@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from jobyard.backends.base import Backend, Handle, RunSpec
 from jobyard.backends.errors import BackendUnavailable, SubmitRejected
-from jobyard.backends.storage import Storage, StorageError
+from jobyard.backends.storage import Storage, StorageError, bucket_of
 from jobyard.backends.storage.errors import StorageUnreachable
 from jobyard.backends.storage.progress import Progress
 from jobyard.backends.storage.url import fetch
@@ -247,7 +247,7 @@ def _storage(ctx: Context, job: Mapping[str, Any], source: Source) -> Storage:
         raise SubmitRejected(f"{source.field}: {_shown(source)} needs the job's workspace")
     workspace = ctx.resources.workspace(str(workspace_id))
     if source.bucket:
-        bucket = workspace.details.get("bucket_name") or workspace.details.get("cloud_bucket_name")
+        bucket = bucket_of(workspace.details)
         if bucket != source.bucket:
             raise SubmitRejected(
                 f"{source.field}: {_shown(source)} is not in the job's workspace bucket {bucket!r}"

@@ -12,7 +12,6 @@ only save a list call, and a worker that never polled lists the pods itself.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from jobyard.backends.base import (
     ResultFile,
     RunSpec,
     RunStatus,
+    free_port,
 )
 from jobyard.backends.errors import BackendUnavailable, SubmitRejected
 from jobyard.backends.kubernetes import client, config, manifest, nodes, parse
@@ -114,10 +114,7 @@ class KubernetesBackend(Backend):
     def serving_endpoint(self, spec: RunSpec) -> Endpoint:
         """A port picked here (any port is free inside a pod; the test double runs pods
         on one machine); the address is the Service's, known once it exists."""
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        return Endpoint("0.0.0.0", port, "")  # noqa: S104  (the pod's own network)
+        return Endpoint("0.0.0.0", free_port(), "")  # noqa: S104  (the pod's own network)
 
     def _submit_server(self, spec: RunSpec) -> Handle:
         port = int(spec.env.get("JY_SERVE_PORT") or 0)

@@ -14,7 +14,6 @@ import fcntl
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,6 +36,7 @@ from jobyard.backends.base import (
     RunSpec,
     RunState,
     RunStatus,
+    free_port,
 )
 from jobyard.backends.errors import BackendUnavailable, SubmitRejected
 from jobyard.backends.output import output_chunk, read_chunk
@@ -180,9 +180,7 @@ class ProcessBackend(Backend):
     def serving_endpoint(self, spec: RunSpec) -> Endpoint:
         """A free loopback port of this machine: the API reaches the server there (the
         embedded default runs the API, the worker and the runs on one machine)."""
-        with socket.socket() as probe:  # the kernel's pick; the server binds it moments later
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
+        port = free_port()
         return Endpoint("127.0.0.1", port, f"http://127.0.0.1:{port}")
 
     def staging_dir(self, spec: RunSpec) -> str | None:

@@ -5,7 +5,7 @@ One small interface (``base.Storage``), one module per provider (``s3``,
 Like the compute backends, nothing here imports Flask, Celery or MongoDB.
 """
 
-from jobyard.backends.storage.base import ObjectInfo, Storage
+from jobyard.backends.storage.base import ObjectInfo, Storage, bucket_of
 from jobyard.backends.storage.errors import (
     BucketNotFound,
     ObjectNotFound,
@@ -25,5 +25,6 @@ __all__ = [
     "StorageNotSupported",
     "StorageRefused",
     "StorageUnreachable",
+    "bucket_of",
     "storage_for",
 ]

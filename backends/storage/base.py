@@ -11,11 +11,11 @@ from __future__ import annotations
 import posixpath
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, ClassVar
+from typing import IO, Any, ClassVar
 
 from jobyard.backends.storage.errors import ObjectNotFound
 
@@ -28,6 +28,11 @@ class ObjectInfo:
     key: str  # relative to the storage root
     size: int
     modified: float  # epoch seconds
+
+
+def bucket_of(details: Mapping[str, Any]) -> str:
+    """The bucket a workspace's details name (TAO's ``cloud_bucket_name`` too); "" if none."""
+    return str(details.get("bucket_name") or details.get("cloud_bucket_name") or "")
 
 
 def clean_key(key: str) -> str:

@@ -19,7 +19,14 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from jobyard.backends.storage.base import ObjectInfo, Progress, Storage, clean_key, clean_prefix
+from jobyard.backends.storage.base import (
+    ObjectInfo,
+    Progress,
+    Storage,
+    bucket_of,
+    clean_key,
+    clean_prefix,
+)
 from jobyard.backends.storage.errors import (
     BucketNotFound,
     ObjectNotFound,
@@ -103,10 +110,6 @@ def client_from_details(
         config=config,
     )
     return client
-
-
-def bucket_of(details: Mapping[str, Any]) -> str:
-    return str(details.get("bucket_name") or details.get("cloud_bucket_name") or "")
 
 
 class S3Storage(Storage):

@@ -14,7 +14,7 @@ from jobyard.api import publish
 from jobyard.backends.storage import StorageError
 from jobyard.store.catalog import REFERENCE
 from tests.helpers import assert_error
-from tests.integration.test_engine import train, until_status
+from tests.integration.test_engine import derived, train, until_status
 
 pytestmark = pytest.mark.integration
 
@@ -238,16 +238,7 @@ def test_publish_refuses_what_it_cannot_publish(login, worker, store):
         400,
     )
     assert "epoch 7" in error["error_desc"]
-    evaluate = s.call(
-        "POST",
-        "jobs",
-        json={
-            "kind": "experiment",
-            "action": "evaluate",
-            "parent_job_id": done["id"],
-            "specs": REFERENCE.default_spec("evaluate"),
-        },
-    ).json["id"]
+    evaluate = derived(s, "evaluate", done["id"])
     until_status(s, evaluate, "Done")
     error = assert_error(s.call("POST", f"jobs/{evaluate}:publish_model", json={}), 400)
     assert "only train, retrain, export" in error["error_desc"]

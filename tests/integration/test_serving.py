@@ -15,6 +15,7 @@ import pytest
 from jobyard.workloads import data, images
 from tests.helpers import assert_error, kill_runs, wait_for
 from tests.integration.test_engine import train, until_status
+from tests.integration.test_publish import workspace
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +35,6 @@ def digits(count, val_split):
     pixels, labels = data.load_digits()  # scaled to [0, 1]
     _, val = data.split_indices(labels, val_split)
     return [(images.png_of(pixels[i] * data.PIXEL_MAX), int(labels[i])) for i in val[:count]]
-
-
-def workspace(s, name="serving"):
-    response = s.call("POST", "workspaces", json={"name": name, "cloud_type": "local"})
-    assert response.status_code == 201, response.json
-    return response.json["id"]
 
 
 def start(s, parent, **fields):
@@ -73,8 +68,15 @@ def until(s, service_id, wanted, timeout=60):
 
 
 def server_pid(s, service_id, run):
-    events = s.call("GET", f"jobs/{service_id}:events?detailed=true&run={run}").json["events"]
-    return next(e["pid"] for e in reversed(events) if e.get("pid"))
+    """The pid the server's "serving" event names; the health check may answer before
+    reconcile has read that event, so wait for it."""
+
+    def found():
+        path = f"jobs/{service_id}:events?detailed=true&run={run}"
+        events = s.call("GET", path).json["events"]
+        return next((e["pid"] for e in reversed(events) if e.get("pid")), None)
+
+    return wait_for(found, 30, f"run {run}'s serving event")
 
 
 def refused(url):
@@ -171,6 +173,13 @@ def test_serve_a_trained_model_answer_digits_survive_a_crash_and_stop(
     assert refused(url)
     listed = s.call("GET", "inference_microservices").json["inference_microservices"]
     assert {x["id"] for x in listed} == {service["id"], second["id"]}
+    by_state = s.call("GET", "inference_microservices?status=Error").json
+    assert [x["id"] for x in by_state["inference_microservices"]] == [service["id"]]
+    assert by_state["pagination_info"]["total_records"] == 1
+    assert (
+        s.call("GET", "inference_microservices?status=Ready").json["inference_microservices"] == []
+    )
+    assert_error(s.call("GET", "inference_microservices?status=Sleeping"), 400)
     assert s.call("DELETE", f"inference_microservices/{second['id']}").status_code == 200
     assert_error(s.call("GET", f"inference_microservices/{second['id']}:status"), 404)
     assert s.call("DELETE", f"inference_microservices/{service['id']}").status_code == 200
@@ -253,6 +262,8 @@ def test_bad_requests_get_clear_errors_and_lose_nothing(login, worker, store):
     # a running one cannot be deleted; it still answers after all that
     assert_error(s.call("DELETE", f"inference_microservices/{service['id']}"), 409)
     assert status(s, service["id"])["status"] == "Ready"
+    ready = s.call("GET", "inference_microservices?status=Ready").json["inference_microservices"]
+    assert [x["id"] for x in ready] == [service["id"]]  # not the one that failed
     served = status(s, service["id"])
     assert served["requests_served"] == 1 and "refused" in served["last_error"]
 
