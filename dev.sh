@@ -23,9 +23,11 @@ system_packages() {
   local missing=()
   for tool in curl jq; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
   command -v bc >/dev/null 2>&1 || missing+=(bc)
-  # the SLURM test cluster's nodes run the reference workload with Debian's python3 + numpy,
-  # and the TAO stand-in (tests/tao/standin.py) with python3 + PyYAML
+  # the SLURM test cluster's nodes run the reference workload with Debian's python3 + numpy
+  # (its model server also reads PNGs: python3-pil), and the TAO stand-in
+  # (tests/tao/standin.py) with python3 + PyYAML
   /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || missing+=(python3-numpy)
+  /usr/bin/python3 -c 'import PIL' >/dev/null 2>&1 || missing+=(python3-pil)
   /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
   command -v slurmctld >/dev/null 2>&1 || missing+=(slurm-wlm slurm-client)
   command -v munged >/dev/null 2>&1 || missing+=(munge)

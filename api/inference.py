@@ -207,7 +207,11 @@ def infer(org: str, service_id: str, body: dict[str, Any]) -> dict[str, Any]:
     if body.get("media"):
         request["input"] = [_media_input(org, job, body["media"])]
     _check_base64(request["input"])
-    url = str(serving["url"]).rstrip("/") + str(serving.get("inference_path") or "/v1/infer")
+    base = str(serving["url"])
+    if serving.get("tunnel"):  # a SLURM node: through the login node
+        with svc.resources.open_backend(job["backend"]) as backend:
+            base = backend.reach(base)
+    url = base.rstrip("/") + str(serving.get("inference_path") or "/v1/infer")
     timeout = svc.settings.inference_timeout_seconds
     try:
         response = _pool.request(

@@ -176,6 +176,8 @@ class Accelerator:
 class Backend(ABC):
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    # Model servers are reached through ``reach`` (a tunnel), not at their recorded URL.
+    tunnels: ClassVar[bool] = False
 
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities
@@ -229,6 +231,18 @@ class Backend(ABC):
         """Where a model server run (an inference microservice) will listen, chosen before
         it starts, and the address jobyard's API reaches it at."""
         raise UnsupportedOperation(f"backend {self.name} cannot serve models yet")
+
+    def serving_addresses(self, handles: Sequence[Handle]) -> dict[str, str]:
+        """Base URLs of model servers whose place is known only once they run (a SLURM node
+        picks the port), by run name, in one call for all; those not placed yet are left
+        out. Backends whose ``serving_endpoint`` has the URL have nothing to add."""
+        return {}
+
+    def reach(self, url: str) -> str:
+        """``url`` (a server's base URL as recorded) as this process connects to it: the
+        same, unless the backend's network is reached through it (SLURM: an SSH tunnel
+        over the login node)."""
+        return url
 
     def delete_results(self, files: Sequence[tuple[Handle, str]]) -> int:
         """Remove result files (a run's handle, a path inside its results) in one go, however

@@ -385,7 +385,16 @@ class Jobs:
             "status": JobState.RUNNING.value,
             "serving.ready_since": None,
         }
-        return list(self._coll.find(query, {"_id": 1, "run": 1, "serving": 1}))
+        return list(self._coll.find(query, {"_id": 1, "run": 1, "serving": 1, "handle": 1}))
+
+    def place_server(self, job_id: str, run: int, url: str, tunnel: bool) -> bool:
+        """Where a server that picked its port where it runs listens (``workers.serving``),
+        and whether the API reaches it through its backend (``Backend.reach``)."""
+        result = self._coll.update_one(
+            {"_id": job_id, "run": run, "serving.url": None},
+            {"$set": {"serving.url": url, "serving.tunnel": tunnel, "last_modified": utcnow()}},
+        )
+        return result.modified_count == 1
 
     def mark_ready(self, job_id: str, run: int, message: str) -> bool:
         result = self._coll.update_one(

@@ -19,6 +19,7 @@ from typing import Any
 import urllib3
 
 from jobyard.backends.base import Backend, Endpoint, Handle, RunSpec
+from jobyard.backends.errors import BackendError
 from jobyard.schemas.job import SERVE_ACTION
 from jobyard.workers.context import Context
 
@@ -37,10 +38,11 @@ def placed(backend: Backend, spec: RunSpec) -> tuple[RunSpec, Endpoint]:
 
 def recorded(endpoint: Endpoint | None, handle: Handle) -> dict[str, Any]:
     """The job fields that say where the API reaches the server: the backend's address
-    once the run exists (a Kubernetes Service's), else the endpoint's."""
+    once the run exists (a Kubernetes Service's), else the endpoint's; none yet where the
+    server's node picks its port (SLURM: ``step`` finds it once the server runs)."""
     if endpoint is None:
         return {}
-    return {"serving.url": str(handle.data.get("serving_url") or endpoint.url)}
+    return {"serving.url": str(handle.data.get("serving_url") or endpoint.url) or None}
 
 
 def healthy(url: str, path: str) -> bool:
@@ -55,13 +57,19 @@ def healthy(url: str, path: str) -> bool:
 
 def step(ctx: Context, backend_name: str) -> int:
     """Probe each running server of the backend that is not ready yet; mark the ones that
-    answer. The probes run side by side: one slow server does not hold up the others."""
-    starting = [j for j in ctx.store.jobs.starting_servers(backend_name, SERVE_ACTION) if _url(j)]
+    answer. Servers placed where they run are looked up first, all in one backend call.
+    The probes run side by side: one slow server does not hold up the others."""
+    starting = ctx.store.jobs.starting_servers(backend_name, SERVE_ACTION)
     if not starting:
         return 0
-    with ThreadPoolExecutor(min(PROBES_AT_ONCE, len(starting))) as probes:
-        answers = list(probes.map(_probe, starting))
-    for job, ready in zip(starting, answers, strict=True):
+    backend = ctx.backend(backend_name)
+    _find_places(ctx, backend, [j for j in starting if not _url(j)])
+    probing = [j for j in starting if _url(j)]
+    if not probing:
+        return len(starting)
+    with ThreadPoolExecutor(min(PROBES_AT_ONCE, len(probing))) as probes:
+        answers = list(probes.map(lambda job: _probe(backend, job), probing))
+    for job, ready in zip(probing, answers, strict=True):
         if ready:
             serving = job["serving"]
             message = f"ready: serving {serving.get('model')} at {serving['url']}"
@@ -70,11 +78,33 @@ def step(ctx: Context, backend_name: str) -> int:
     return len(starting)
 
 
+def _find_places(ctx: Context, backend: Backend, unplaced: list[dict[str, Any]]) -> None:
+    """Record the address of each server that has reported one (in ``job`` too, so this
+    pass probes it)."""
+    handles = {str(j["handle"]["name"]): j for j in unplaced if j.get("handle")}
+    if not handles:
+        return
+    try:
+        found = backend.serving_addresses([Handle.from_doc(j["handle"]) for j in handles.values()])
+    except BackendError as e:
+        logger.warning("%s: cannot find model servers: %s", backend.name, e)
+        return
+    for name, url in found.items():
+        job = handles[name]
+        if ctx.store.jobs.place_server(job["_id"], int(job["run"]), url, backend.tunnels):
+            job["serving"] = {**job["serving"], "url": url}
+
+
 def _url(job: Mapping[str, Any]) -> str | None:
     url = (job.get("serving") or {}).get("url")
     return str(url) if url else None
 
 
-def _probe(job: Mapping[str, Any]) -> bool:
+def _probe(backend: Backend, job: Mapping[str, Any]) -> bool:
     serving = job.get("serving") or {}
-    return healthy(str(serving["url"]), str(serving.get("health_path") or "/health"))
+    try:
+        url = backend.reach(str(serving["url"]))
+    except BackendError as e:
+        logger.info("service %s: cannot reach %s: %s", job["_id"], serving["url"], e)
+        return False
+    return healthy(url, str(serving.get("health_path") or "/health"))

@@ -27,6 +27,7 @@ from jobyard.backends.base import (
     Accelerator,
     Backend,
     Capability,
+    Endpoint,
     Handle,
     Offsets,
     Output,
@@ -36,11 +37,16 @@ from jobyard.backends.base import (
     RunStatus,
 )
 from jobyard.backends.contract import LOG_FILE, STATUS_FILE
-from jobyard.backends.errors import BackendUnavailable, ResultNotFound, SubmitRejected
+from jobyard.backends.errors import (
+    BackendUnavailable,
+    ResultNotFound,
+    SubmitRejected,
+    UnsupportedOperation,
+)
 from jobyard.backends.output import output_chunk
 from jobyard.backends.results import relative_result_path, results_root
-from jobyard.backends.slurm import parse
-from jobyard.backends.slurm.sbatch import cluster_paths, render_sbatch
+from jobyard.backends.slurm import parse, tunnel
+from jobyard.backends.slurm.sbatch import SERVING_ADDRESS_FILE, cluster_paths, render_sbatch
 from jobyard.backends.slurm.ssh import SshRunner
 from jobyard.schemas.settings import Settings
 
@@ -73,6 +79,7 @@ class RemoteShell(Protocol):
 class SlurmBackend(Backend):
     name: ClassVar[str] = "slurm"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.GRACEFUL_STOP})
+    tunnels: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -244,6 +251,30 @@ class SlurmBackend(Backend):
     def cleanup(self, handle: Handle) -> None:
         """Nothing to release: SLURM frees the allocation itself, and the run's files stay
         on the cluster as the job's record."""
+
+    # -- model servers ---------------------------------------------------------------
+
+    def serving_endpoint(self, spec: RunSpec) -> Endpoint:
+        """Port 0: the batch script picks a free port on the node it lands on and writes
+        it down with the node's name, since neither is known before SLURM schedules it."""
+        return Endpoint("0.0.0.0", 0, "")
+
+    def serving_addresses(self, handles: Sequence[Handle]) -> dict[str, str]:
+        """Every placed server's node address and port in one SSH exec."""
+        files = {
+            h.name: f"{h.data['run_dir']}/{SERVING_ADDRESS_FILE}"
+            for h in handles
+            if h.data.get("run_dir")
+        }
+        if not files:
+            return {}
+        found = parse.parse_addresses(self._check(parse.addresses_command(files), "find servers"))
+        return {name: f"http://{host}:{port}" for name, (host, port) in found.items()}
+
+    def reach(self, url: str) -> str:
+        if not isinstance(self.shell, SshRunner):
+            raise UnsupportedOperation("model servers are reached through an SSH login node")
+        return tunnel.local_url(self.shell, url)
 
     # -- accelerators ----------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from jobyard.backends.base import CPU, EXIT_PAUSED, UNTYPED_GPU, Accelerator, RunState, RunStatus
@@ -333,3 +333,27 @@ def _gres_count(text: str) -> int:
         return 0
     number, unit = match.groups()
     return int(number) * 1024 ** (_UNITS.index(unit) + 1) if unit else int(number)
+
+
+def addresses_command(files: Mapping[str, str]) -> str:
+    """One shell line reading each server's ``<node> <port>`` file (run name -> path) and
+    the node's address as SLURM knows it (``NodeAddr``; the node name when it has none).
+    Prints ``<run name> <address> <port>`` per server that has written its file."""
+    parts = [
+        f"if read node port < {shlex.quote(path)} 2>/dev/null; then "
+        "addr=$(scontrol show node -o \"$node\" 2>/dev/null | tr ' ' '\\n' "
+        "| sed -n 's/^NodeAddr=//p'); "
+        f'printf \'%s %s %s\\n\' {shlex.quote(name)} "${{addr:-$node}}" "$port"; fi'
+        for name, path in files.items()
+    ]
+    return "; ".join(parts) + "; true"
+
+
+def parse_addresses(text: str) -> dict[str, tuple[str, int]]:
+    """``addresses_command``'s lines as run name -> (address, port); others are skipped."""
+    found: dict[str, tuple[str, int]] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[2].isdigit():
+            found[fields[0]] = (fields[1], int(fields[2]))
+    return found

@@ -19,6 +19,11 @@ from jobyard.backends.base import RunSpec
 from jobyard.backends.contract import LOG_FILE
 from jobyard.backends.errors import SubmitRejected
 
+# A model server's port is picked on the node it lands on (``JY_SERVE_PORT=0`` asks for
+# that); the script writes "<node> <port>" here for the backend to read (``serving_addresses``).
+SERVING_ADDRESS_FILE = "serving.addr"
+_PICK_PORT = "import socket; s = socket.socket(); s.bind(('', 0)); print(s.getsockname()[1])"
+
 # #SBATCH lines are not shell: sbatch splits them itself and its quoting rules differ from
 # the shell's. Values that go there are therefore restricted to characters needing no quotes.
 _DIRECTIVE_SAFE = re.compile(r"[A-Za-z0-9._/+=:@%,-]+")
@@ -68,14 +73,17 @@ def render_sbatch(
     ``--no-requeue``: after a node failure jobyard resubmits the job as a new run that
     resumes from its checkpoint, visible in the job's history, instead of SLURM silently
     restarting the same run from scratch over the same status file and log offsets.
+    A model server has no ``--time``: it runs until stopped or idle, within the partition's
+    own limit (jobyard restarts one SLURM ends there).
     """
     results_dir = results_dir.rstrip("/") or "/"
     run_dir = run_dir.rstrip("/") or "/"
+    serves = spec.env.get("JY_SERVE_PORT") == "0"
     log = f"{run_dir}/{LOG_FILE}"
     directives: list[tuple[str, str | None]] = [
         ("job-name", spec.name),
         ("partition", partition),
-        ("time", str(time_limit_minutes(spec.timeout_seconds + grace_seconds))),
+        ("time", None if serves else str(time_limit_minutes(spec.timeout_seconds + grace_seconds))),
         ("ntasks", "1"),
         ("gres", gres(spec.options)),
         ("chdir", results_dir),
@@ -93,11 +101,15 @@ def render_sbatch(
         where, target = link
         lines.append(f"mkdir -p {shlex.quote(posixpath.dirname(where))}")
         lines.append(f"ln -sfn {shlex.quote(target)} {shlex.quote(where)}")
+    if serves:
+        address = shlex.quote(f"{run_dir}/{SERVING_ADDRESS_FILE}")
+        lines.append(f"export JY_SERVE_PORT=$({shlex.quote(python)} -c {shlex.quote(_PICK_PORT)})")
+        lines.append(f'printf \'%s %s\\n\' "$SLURMD_NODENAME" "$JY_SERVE_PORT" > {address}')
     lines.append(f"exec {shlex.join(contract.argv(spec, paths, python))}")
     return "\n".join(lines) + "\n"
 
 
-_OPTIONAL = frozenset({"partition", "gres"})
+_OPTIONAL = frozenset({"partition", "gres", "time"})
 
 
 def _directives(name: str, directives: list[tuple[str, str | None]]) -> list[str]:

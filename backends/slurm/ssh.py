@@ -119,6 +119,7 @@ class SshRunner:
             raise SubmitRejected("no SSH host configured")
         self.endpoints = [Endpoint.parse(h) for h in hosts]
         self.username = username
+        self._texts = (list(hosts), private_key, known_hosts, key_password)
         self._key = load_private_key(private_key, key_password)
         self._known_hosts = load_known_hosts(known_hosts)
         self.connect_timeout = connect_timeout
@@ -147,6 +148,41 @@ class SshRunner:
             with channel:
                 return _exec(channel, command, limit, str(endpoint))
         raise AssertionError("unreachable: _connections raises when all hosts fail")
+
+    def open_forward(self, host: str, port: int) -> paramiko.Channel:
+        """A channel to ``host:port`` as the login node reaches it (SSH ``direct-tcpip``,
+        what ``ssh -L`` uses), over the same checked connection as everything else."""
+        for endpoint, client in self._connections():
+            transport = client.get_transport()
+            try:
+                if transport is None:
+                    raise paramiko.SSHException("no transport")
+                return transport.open_channel(
+                    "direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=self.connect_timeout
+                )
+            except paramiko.ChannelException as e:  # the login node could not connect there
+                raise BackendUnavailable(f"{endpoint}: cannot reach {host}:{port}: {e}") from e
+            except (OSError, EOFError, paramiko.SSHException):
+                self._drop(endpoint)
+        raise AssertionError("unreachable: _connections raises when all hosts fail")
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """Which cluster and account this runner logs into, to share tunnels by."""
+        return (self.username, *map(str, self.endpoints))
+
+    def clone(self) -> SshRunner:
+        """A runner of its own to the same login nodes, for a caller that outlives this one."""
+        hosts, private_key, known_hosts, key_password = self._texts
+        return SshRunner(
+            hosts,
+            username=self.username,
+            private_key=private_key,
+            known_hosts=known_hosts,
+            key_password=key_password,
+            connect_timeout=self.connect_timeout,
+            io_timeout=self.io_timeout,
+        )
 
     def sftp_put_bytes(self, path: str, data: bytes) -> None:
         self.sftp_put_many({path: data})

@@ -32,7 +32,7 @@ from tests.slurm.cluster import SLURM, job_field, slurm_command, squeue_state, w
 ABRUPT_PAUSE = "abrupt pause"
 PENDING = "pending reason"
 BAD_CREDENTIALS = "bad credentials"
-SERVING = "serving"  # runs inference microservices (issue 15: process and Kubernetes so far)
+SERVING = "serving"  # runs inference microservices
 OPTIONAL = frozenset({ABRUPT_PAUSE, PENDING, BAD_CREDENTIALS, SERVING})
 
 
@@ -325,7 +325,7 @@ class LeptonTarget(Target):
 
 class SlurmTarget(Target):
     name = "slurm"
-    scenarios = frozenset({ABRUPT_PAUSE, PENDING, BAD_CREDENTIALS})
+    scenarios = frozenset({ABRUPT_PAUSE, PENDING, BAD_CREDENTIALS, SERVING})
     pause_run = (12, 0.5)  # SSH and SLURM's scheduling between the pause and the signal
 
     def __init__(self, request: pytest.FixtureRequest) -> None:

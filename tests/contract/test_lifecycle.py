@@ -240,7 +240,9 @@ def test_a_model_is_published_from_the_backends_results(target, session, worker)
     assert removed.status_code == 200, removed.json
 
 
-def test_an_inference_microservice_serves_the_trained_model_and_stops(target, session, worker):
+def test_an_inference_microservice_serves_the_trained_model_and_stops(
+    target, session, worker, store
+):
     """start, Ready, a digit of the packaged set answered right, stop, and the server is
     gone; a backend that cannot serve yet says so in the service's error."""
     s = session
@@ -270,9 +272,11 @@ def test_an_inference_microservice_serves_the_trained_model_and_stops(target, se
     assert answer.status_code == 200, answer.json
     predicted = [p["label"] for p in answer.json["predictions"]]
     assert sum(p == label for p, (_, label) in zip(predicted, samples, strict=True)) >= 8
+    run = target.run_of(store, service)
     stopped = s.call("POST", f"inference_microservices/{service}:stop")
     assert stopped.status_code == 200, stopped.json
     wait_for(lambda: _service(s, service)["status"] == "Stopped", 60, "Stopped")
+    target.assert_gone(run)  # the server's process, pod or batch job
     assert_error(
         s.call(
             "POST",

@@ -252,3 +252,47 @@ def test_a_pending_job_is_cancelled_at_once_by_a_graceful_stop(
 def test_cluster_env_points_at_real_files(slurm_cluster: SlurmCluster) -> None:
     for path in (slurm_cluster.private_key, slurm_cluster.known_hosts, slurm_cluster.slurm_conf):
         assert Path(path).is_file()
+
+
+def test_a_tunnel_over_the_login_node_reaches_a_server_and_checks_host_keys(
+    slurm_cluster: SlurmCluster,
+) -> None:
+    """What the API and the worker use to reach a model server on a compute node."""
+    import http.server
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from jobyard.backends.slurm import tunnel
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(f"hello {self.path}".encode())
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with slurm_cluster.runner() as runner:
+            local = tunnel.local_url(runner, url)
+            assert local != url and local.startswith("http://127.0.0.1:")
+            for _ in range(3):  # one tunnel, many connections
+                with urllib.request.urlopen(local + "/health", timeout=10) as answer:
+                    assert answer.read() == b"hello /health"
+            assert tunnel.local_url(runner, url) == local  # kept for the next caller
+        server.shutdown()
+        server.server_close()
+        with pytest.raises((urllib.error.URLError, ConnectionError)):  # the login node refused
+            urllib.request.urlopen(local + "/health", timeout=10)
+        with slurm_cluster.runner(known_hosts="") as stranger:
+            refused = tunnel.local_url(stranger, url)
+            with pytest.raises((urllib.error.URLError, ConnectionError)):
+                urllib.request.urlopen(refused + "/health", timeout=10)
+    finally:
+        server.server_close()
+        tunnel.close_all()

@@ -9,6 +9,8 @@ import pytest
 from jobyard.backends.base import RunState, RunStatus
 from jobyard.backends.slurm.parse import (
     QueueEntry,
+    addresses_command,
+    parse_addresses,
     parse_exit_code,
     parse_scontrol,
     parse_squeue,
@@ -125,3 +127,10 @@ def test_pending_reason_is_shown() -> None:
     assert run_state("PENDING", None, "Odd").reason == "pending: Odd"
     assert run_state("PENDING", None, "None").reason == "pending"
     assert run_state("TIMEOUT", "0:15").reason.startswith("timeout")
+
+
+def test_server_addresses_are_read_per_run_and_unplaced_ones_left_out() -> None:
+    command = addresses_command({"jy-a-r1": "/w/a/run-1/serving.addr", "jy-b-r2": "/w/it's"})
+    assert "'/w/it'\"'\"'s'" in command  # quoted for the shell
+    printed = "jy-a-r1 10.0.0.7 41234\njy-b-r2 node2\ngarbage\n"
+    assert parse_addresses(printed) == {"jy-a-r1": ("10.0.0.7", 41234)}

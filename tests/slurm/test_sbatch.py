@@ -51,6 +51,15 @@ CASES: dict[str, tuple[RunSpec, str | None]] = {
         ),
         None,
     ),
+    # a model server: no --time, and a port picked on the node, written down for jobyard
+    "serve.sh": (
+        _spec(
+            action="serve",
+            command=["python", "-m", "jobyard.workloads.server"],
+            env={"JY_SERVE_HOST": "0.0.0.0", "JY_SERVE_PORT": "0"},
+        ),
+        "debug",
+    ),
 }
 
 
