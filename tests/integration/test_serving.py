@@ -90,7 +90,7 @@ def test_serve_a_trained_model_answer_digits_survive_a_crash_and_stop(
 ):
     s = login()
     ws = workspace(s)
-    worker()
+    first_worker = worker()
     parent = until_status(s, train(s, epochs=10, workspace=ws), "Done")
     service = start(s, parent["id"], workspace=ws, max_restarts=1)
     assert service["status"] == "Pending" and service["model"] == "model_best.npz"
@@ -124,6 +124,21 @@ def test_serve_a_trained_model_answer_digits_survive_a_crash_and_stop(
     assert media.status_code == 200, media.json
     assert media.json["predictions"][0]["label"] == label
     assert status(s, service["id"])["requests_served"] == 2
+
+    # the worker restarted: the server runs on, is the same run, and still answers
+    before = store.jobs.find(service["id"])
+    first_worker.stop()
+    again = s.call(
+        "POST",
+        f"inference_microservices/{service['id']}:inference",
+        json={"input": [data_uri(raw)]},
+    )
+    assert again.status_code == 200 and again.json["predictions"][0]["label"] == label
+    worker()  # the restart below is this worker's: it watches a server it did not start
+    after = status(s, service["id"])
+    assert after["status"] == "Ready" and after["restarts"] == 0, after
+    found = store.jobs.find(service["id"])
+    assert (found["run"], found["serving"]["url"]) == (before["run"], before["serving"]["url"])
 
     # the model's job cannot be deleted while it is served
     assert (
