@@ -269,7 +269,10 @@ class SlurmBackend(Backend):
         if not files:
             return {}
         found = parse.parse_addresses(self._check(parse.addresses_command(files), "find servers"))
-        return {name: f"http://{host}:{port}" for name, (host, port) in found.items()}
+        return {
+            name: f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+            for name, (host, port) in found.items()
+        }
 
     def reach(self, url: str) -> str:
         if not isinstance(self.shell, SshRunner):

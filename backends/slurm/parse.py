@@ -349,11 +349,17 @@ def addresses_command(files: Mapping[str, str]) -> str:
     return "; ".join(parts) + "; true"
 
 
+_NODE_ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*|[0-9A-Fa-f:]+")
+
+
 def parse_addresses(text: str) -> dict[str, tuple[str, int]]:
-    """``addresses_command``'s lines as run name -> (address, port); others are skipped."""
+    """``addresses_command``'s lines as run name -> (address, port). Lines that are not a
+    host name or IP address and a port (a workload writes the file) are skipped."""
     found: dict[str, tuple[str, int]] = {}
     for line in text.splitlines():
         fields = line.split()
-        if len(fields) == 3 and fields[2].isdigit():
+        if len(fields) != 3 or not fields[2].isdigit() or not 0 < int(fields[2]) < 65536:
+            continue
+        if _NODE_ADDRESS.fullmatch(fields[1]):
             found[fields[0]] = (fields[1], int(fields[2]))
     return found

@@ -132,5 +132,11 @@ def test_pending_reason_is_shown() -> None:
 def test_server_addresses_are_read_per_run_and_unplaced_ones_left_out() -> None:
     command = addresses_command({"jy-a-r1": "/w/a/run-1/serving.addr", "jy-b-r2": "/w/it's"})
     assert "'/w/it'\"'\"'s'" in command  # quoted for the shell
-    printed = "jy-a-r1 10.0.0.7 41234\njy-b-r2 node2\ngarbage\n"
-    assert parse_addresses(printed) == {"jy-a-r1": ("10.0.0.7", 41234)}
+    printed = (
+        "jy-a-r1 10.0.0.7 41234\njy-b-r2 node2\ngarbage\n"
+        "jy-c-r1 evil@host/x 80\njy-d-r1 node4 99999\njy-e-r1 fd00::7 8080\n"
+    )
+    assert parse_addresses(printed) == {
+        "jy-a-r1": ("10.0.0.7", 41234),
+        "jy-e-r1": ("fd00::7", 8080),
+    }
