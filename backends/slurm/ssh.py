@@ -18,6 +18,7 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import stat
 import threading
@@ -168,8 +169,11 @@ class SshRunner:
 
     @property
     def identity(self) -> tuple[str, ...]:
-        """Which cluster and account this runner logs into, to share tunnels by."""
-        return (self.username, *map(str, self.endpoints))
+        """Which cluster, account and credentials this runner logs in with, to share tunnels
+        by: a runner with another key or known_hosts never rides this one's connection."""
+        hosts, private_key, known_hosts, _ = self._texts
+        secret = hashlib.sha256(f"{private_key}\0{known_hosts}".encode()).hexdigest()
+        return (self.username, secret, *hosts)
 
     def clone(self) -> SshRunner:
         """A runner of its own to the same login nodes, for a caller that outlives this one."""

@@ -285,14 +285,14 @@ def test_a_tunnel_over_the_login_node_reaches_a_server_and_checks_host_keys(
                 with urllib.request.urlopen(local + "/health", timeout=10) as answer:
                     assert answer.read() == b"hello /health"
             assert tunnel.local_url(runner, url) == local  # kept for the next caller
+        with slurm_cluster.runner(known_hosts="") as stranger:  # the server still answers
+            refused = tunnel.local_url(stranger, url)
+            with pytest.raises((urllib.error.URLError, ConnectionError)):
+                urllib.request.urlopen(refused + "/health", timeout=10)
         server.shutdown()
         server.server_close()
         with pytest.raises((urllib.error.URLError, ConnectionError)):  # the login node refused
             urllib.request.urlopen(local + "/health", timeout=10)
-        with slurm_cluster.runner(known_hosts="") as stranger:
-            refused = tunnel.local_url(stranger, url)
-            with pytest.raises((urllib.error.URLError, ConnectionError)):
-                urllib.request.urlopen(refused + "/health", timeout=10)
     finally:
         server.server_close()
         tunnel.close_all()
